@@ -1,0 +1,402 @@
+"""PrometheusSink: exact samples per outcome, bounded labels, odd orders, exemplars."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterable, Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from runwatch._events import (
+    Anomaly,
+    FirstToken,
+    Outcome,
+    Phase,
+    PhaseEnded,
+    PhaseStarted,
+    Run,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    ToolCall,
+    Transition,
+    Usage,
+)
+from runwatch.sinks.prometheus import REASONS, TOOL_TYPES, PrometheusSink, phase_label
+
+T0 = 1_700_000_000.0
+
+
+# -- transition builders: each mutates the Run the way the tracker would, between transitions ---
+
+
+def life(
+    *,
+    api: str = "assistants",
+    status: str = "completed",
+    reason: str = "none",
+    model: str | None = "gpt-4o",
+    run_id: str = "run_1",
+    pause: bool = False,
+    usage: Usage | None = None,
+) -> Iterator[Transition]:
+    """A full run: queued, in_progress with a tool step and a message step, optional pause."""
+    run = Run(api=api, started_at=T0, request_model=model, thread_id="thread_1", assistant_id="asst_1")
+    yield RunStarted(run, T0)
+    run.run_id = run_id
+    run.model = model
+    queued = Phase("queued", "queued", T0)
+    yield PhaseStarted(run, queued, T0)
+    queued.ended_at, queued.status = T0 + 0.5, "completed"
+    yield PhaseEnded(run, queued, T0 + 0.5)
+    work = Phase("in_progress", "in_progress", T0 + 0.5)
+    yield PhaseStarted(run, work, T0 + 0.5)
+    tool = Phase("step", "execute_tool function", T0 + 0.6, key="step_1", tool_type="function")
+    yield PhaseStarted(run, tool, T0 + 0.6)
+    run.tool_calls += 1
+    yield ToolCall(run, "function", T0 + 0.7)
+    tool.ended_at, tool.status = T0 + 1.0, "completed"
+    yield PhaseEnded(run, tool, T0 + 1.0)
+    if pause:
+        yield RunPaused(run, T0 + 1.0)
+        yield RunResumed(run, T0 + 3.0)
+    msg = Phase("step", "message_creation", T0 + 1.1, key="step_2")
+    yield PhaseStarted(run, msg, T0 + 1.1)
+    run.first_token_at = T0 + 1.25
+    yield FirstToken(run, T0 + 1.25)
+    msg.ended_at, msg.status = T0 + 1.5, "completed"
+    yield PhaseEnded(run, msg, T0 + 1.5)
+    work.ended_at, work.status = T0 + 4.0, status
+    yield PhaseEnded(run, work, T0 + 4.0)
+    run.usage = usage if usage is not None else Usage(input=100, output=20, cached_input=10, reasoning=5)
+    run.outcome = Outcome(status, reason)  # type: ignore[arg-type]
+    run.ended_at = T0 + 4.0
+    yield RunFinished(run, run.outcome, T0 + 4.0)
+
+
+def feed(sink: PrometheusSink, transitions: Iterable[Transition]) -> list[Transition]:
+    done = []
+    for t in transitions:
+        sink(t)
+        done.append(t)
+    return done
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, labels)
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+# -- outcomes -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api", "status", "reason", "want_status", "want_reason"),
+    [
+        pytest.param("assistants", "completed", "none", "completed", "none", id="completed"),
+        pytest.param("assistants", "incomplete", "max_completion_tokens", "incomplete",
+                     "max_completion_tokens", id="assistants-incomplete"),
+        pytest.param("responses", "incomplete", "max_output_tokens", "incomplete", "max_output_tokens",
+                     id="responses-incomplete"),
+        pytest.param("responses", "failed", "server_error", "failed", "server_error", id="failed"),
+        pytest.param("responses", "failed", "image_too_large", "failed", "image_too_large", id="image-code"),
+        pytest.param("assistants", "cancelled", "cancelled", "cancelled", "cancelled", id="cancelled"),
+        pytest.param("assistants", "expired", "none", "expired", "none", id="expired"),
+        pytest.param("chat", "aborted", "stream_ended", "aborted", "stream_ended", id="aborted"),
+        pytest.param("assistants", "abandoned", "ttl_expired", "abandoned", "ttl_expired", id="abandoned"),
+        pytest.param("chat", "incomplete", "length", "incomplete", "length", id="chat-length"),
+        pytest.param("agents", "failed", "context_length_exceeded", "failed", "context_length_exceeded",
+                     id="agents-failed"),
+        pytest.param("agents", "unknown", "unknown_status", "unknown", "unknown_status", id="unknown"),
+        pytest.param("responses", "sparkling", "none", "unknown", "none", id="open-status-folds"),
+        pytest.param("responses", "failed", "brand_new_code", "failed", "_other", id="open-reason-folds"),
+        pytest.param("chat", "failed", "max_completion_tokens", "failed", "_other", id="reason-of-other-api"),
+    ],
+)  # fmt: skip
+def test_terminal_samples(
+    registry: CollectorRegistry, api: str, status: str, reason: str, want_status: str, want_reason: str
+) -> None:
+    """Each terminal outcome is counted once under its closed-set status and reason labels, the
+    duration is observed under the same status, and the in-progress gauge returns to 0."""
+    sink = PrometheusSink(registry)
+    feed(sink, life(api=api, status=status, reason=reason))
+    labels = {"api": api, "model": "gpt-4o"}
+    assert value(registry, "runwatch_runs_started_total", **labels) == 1
+    assert value(registry, "runwatch_runs_total", **labels, status=want_status, reason=want_reason) == 1
+    assert value(registry, "runwatch_run_duration_seconds_count", **labels, status=want_status) == 1
+    assert value(registry, "runwatch_run_duration_seconds_sum", **labels, status=want_status) == 4.0
+    assert value(registry, "runwatch_runs_in_progress", api=api) == 0
+    total = sum(
+        s.value
+        for m in registry.collect()
+        if m.name == "runwatch_runs"
+        for s in m.samples
+        if s.name == "runwatch_runs_total"
+    )
+    assert total == 1
+
+
+def test_tokens_phases_ttft_tools(registry: CollectorRegistry) -> None:
+    """A completed Assistants run yields exact token counts per type, one phase observation per
+    phase label with its exact duration, the TTFT, and the tool call."""
+    sink = PrometheusSink(registry)
+    feed(sink, life())
+    api, model = "assistants", "gpt-4o"
+    for token_type, n in [("input", 100), ("output", 20), ("cached_input", 10), ("reasoning", 5)]:
+        assert value(registry, "runwatch_tokens_total", api=api, model=model, type=token_type) == n
+    for phase, seconds in [("queued", 0.5), ("in_progress", 3.5), ("tool_call", 0.4),
+                           ("message_creation", 0.4)]:  # fmt: skip
+        assert value(registry, "runwatch_phase_duration_seconds_count", api=api, phase=phase) == 1
+        got = value(registry, "runwatch_phase_duration_seconds_sum", api=api, phase=phase)
+        assert got == pytest.approx(seconds)
+    assert value(registry, "runwatch_time_to_first_token_seconds_count", api=api, model=model) == 1
+    assert value(registry, "runwatch_time_to_first_token_seconds_sum", api=api, model=model) == 1.25
+    assert value(registry, "runwatch_time_to_first_token_seconds_bucket", api=api, model=model,
+                 le="1.28") == 1  # fmt: skip
+    assert value(registry, "runwatch_time_to_first_token_seconds_bucket", api=api, model=model,
+                 le="0.64") == 0  # fmt: skip
+    assert value(registry, "runwatch_tool_calls_total", api=api, tool_type="function") == 1
+
+
+def test_missing_usage_counts_no_tokens(registry: CollectorRegistry) -> None:
+    """Unknown token counts (None) and zero counts create no token samples at all."""
+    feed(PrometheusSink(registry), life(usage=Usage(input=7, output=0)))
+    assert value(registry, "runwatch_tokens_total", api="assistants", model="gpt-4o", type="input") == 7
+    for token_type in ("output", "cached_input", "reasoning"):
+        got = value(registry, "runwatch_tokens_total", api="assistants", model="gpt-4o", type=token_type)
+        assert got is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "tool_type", "want"),
+    [
+        pytest.param("queued", None, "queued", id="queued"),
+        pytest.param("requires_action", None, "requires_action", id="requires_action"),
+        pytest.param("cancelling", None, "cancelling", id="cancelling"),
+        pytest.param("step", "code_interpreter", "tool_call", id="tool-step"),
+        pytest.param("step", None, "message_creation", id="message-step"),
+        pytest.param("output_item", "function", "output_item", id="output-item"),
+        pytest.param("x" * 500, None, "_other", id="hostile-kind"),
+    ],
+)
+def test_phase_label(kind: str, tool_type: str | None, want: str) -> None:
+    """Phase kinds map onto the closed ``phase`` label set."""
+    assert phase_label(kind, tool_type) == want
+
+
+def test_hostile_tool_types_and_anomalies(registry: CollectorRegistry) -> None:
+    """Unknown tool types and anomaly kinds fold into ``_other``; an anomaly without an api is
+    counted under ``unknown``; the sink's own caches stay bounded by the closed sets."""
+    sink = PrometheusSink(registry)
+    run = Run(api="responses", started_at=T0)
+    sink(RunStarted(run, T0))
+    for i in range(1000):
+        sink(ToolCall(run, f"evil_tool_{i}", T0))
+        sink(Anomaly(None, f"evil_kind_{i}", None, T0))
+    sink(ToolCall(run, "web_search", T0))
+    sink(Anomaly("responses", "unknown_event", run, T0, detail="response.sparkle"))
+    assert value(registry, "runwatch_tool_calls_total", api="responses", tool_type="_other") == 1000
+    assert value(registry, "runwatch_tool_calls_total", api="responses", tool_type="web_search") == 1
+    assert value(registry, "runwatch_stream_anomalies_total", api="unknown", kind="_other") == 1000
+    assert value(registry, "runwatch_stream_anomalies_total", api="responses", kind="unknown_event") == 1
+    assert len(sink._tool_children) <= len(TOOL_TYPES) + 1
+    assert len(sink._anomaly_children) <= 2
+
+
+def test_hostile_model_names_are_capped(registry: CollectorRegistry) -> None:
+    """10,000 distinct (long, odd) model names produce at most max_models + 1 model label values,
+    each at most 100 characters; runs are all still counted."""
+    sink = PrometheusSink(registry, max_models=50)
+    hostile = ["m" * 300 + str(i) for i in range(5000)] + [f"model\n{i}" for i in range(2500)]
+    hostile += [f"ok-{i}" for i in range(2500)]
+    for i, name in enumerate(hostile):
+        feed(sink, life(model=name, run_id=f"run_{i}"))
+    models = {
+        s.labels["model"]
+        for m in registry.collect()
+        if m.name == "runwatch_runs"
+        for s in m.samples
+        if s.name == "runwatch_runs_total"
+    }
+    assert len(models) <= 51
+    assert "_other" in models
+    assert all(len(m) <= 100 for m in models)
+    total = sum(
+        s.value for m in registry.collect() if m.name == "runwatch_runs_started" for s in m.samples
+        if s.name == "runwatch_runs_started_total"
+    )  # fmt: skip
+    assert total == 10_000
+
+
+def test_unknown_model_is_upgraded_when_learned(registry: CollectorRegistry) -> None:
+    """A run whose model is only known after it started is labelled with that model at the
+    end instead of ``unknown`` (the start is necessarily counted as ``unknown``)."""
+    sink = PrometheusSink(registry)
+    run = Run(api="chat", started_at=T0)
+    sink(RunStarted(run, T0))
+    run.model = "gpt-4o-mini"
+    run.first_token_at = T0 + 0.3
+    sink(FirstToken(run, T0 + 0.3))
+    run.ended_at = T0 + 1
+    sink(RunFinished(run, Outcome("completed", "stop"), T0 + 1))
+    assert value(registry, "runwatch_runs_started_total", api="chat", model="unknown") == 1
+    assert value(registry, "runwatch_runs_total", api="chat", model="gpt-4o-mini", status="completed",
+                 reason="stop") == 1  # fmt: skip
+    assert value(registry, "runwatch_time_to_first_token_seconds_count", api="chat",
+                 model="gpt-4o-mini") == 1  # fmt: skip
+
+
+# -- odd orders ------------------------------------------------------------------------------------
+
+
+def test_duplicate_run_finished_counts_once(registry: CollectorRegistry) -> None:
+    """A second RunFinished (and a second FirstToken) for the same run changes nothing."""
+    sink = PrometheusSink(registry)
+    done = feed(sink, life(status="failed", reason="server_error"))
+    finished = done[-1]
+    assert isinstance(finished, RunFinished)
+    sink(finished)
+    sink(FirstToken(finished.run, T0 + 9))
+    sink(RunStarted(finished.run, T0 + 9))
+    labels = {"api": "assistants", "model": "gpt-4o"}
+    assert value(registry, "runwatch_runs_total", **labels, status="failed", reason="server_error") == 1
+    assert value(registry, "runwatch_runs_started_total", **labels) == 1
+    assert value(registry, "runwatch_time_to_first_token_seconds_count", **labels) == 1
+    assert value(registry, "runwatch_runs_in_progress", api="assistants") == 0
+
+
+def test_finished_without_started(registry: CollectorRegistry) -> None:
+    """RunFinished for a run never announced counts as started and ended; gauge returns to 0;
+    a PhaseEnded without PhaseStarted is still observed."""
+    sink = PrometheusSink(registry)
+    run = Run(api="responses", started_at=T0, model="gpt-4o")
+    phase = Phase("output_item", "output_item message", T0, key="msg_1")
+    phase.ended_at = T0 + 0.25
+    sink(PhaseEnded(run, phase, T0 + 0.25))
+    run.ended_at = T0 + 1
+    sink(RunFinished(run, Outcome("aborted", "stream_ended"), T0 + 1))
+    labels = {"api": "responses", "model": "gpt-4o"}
+    assert value(registry, "runwatch_runs_started_total", **labels) == 1
+    assert value(registry, "runwatch_runs_total", **labels, status="aborted", reason="stream_ended") == 1
+    assert value(registry, "runwatch_runs_in_progress", api="responses") == 0
+    assert value(registry, "runwatch_phase_duration_seconds_sum", api="responses",
+                 phase="output_item") == 0.25  # fmt: skip
+
+
+def test_in_progress_gauge_tracks_open_runs(registry: CollectorRegistry) -> None:
+    """The gauge counts runs between RunStarted and RunFinished, per api."""
+    sink = PrometheusSink(registry)
+    runs = [Run(api="chat", started_at=T0) for _ in range(3)]
+    for run in runs:
+        sink(RunStarted(run, T0))
+    assert value(registry, "runwatch_runs_in_progress", api="chat") == 3
+    sink(RunFinished(runs[0], Outcome("completed", "stop"), T0 + 1))
+    assert value(registry, "runwatch_runs_in_progress", api="chat") == 2
+    for run in runs:
+        sink(RunFinished(run, Outcome("completed", "stop"), T0 + 1))
+    assert value(registry, "runwatch_runs_in_progress", api="chat") == 0
+
+
+def test_per_run_state_lives_in_scratch(registry: CollectorRegistry) -> None:
+    """The sink keeps per-run state only under ``prom.`` keys of run.scratch, not in itself."""
+    sink = PrometheusSink(registry)
+    done = feed(sink, life())
+    run = done[0].run  # type: ignore[union-attr]
+    assert run is not None
+    assert all(k.startswith("prom.") for k in run.scratch)
+    before = {k: len(v) for k, v in vars(sink).items() if isinstance(v, dict | set)}
+    for i in range(200):
+        feed(sink, life(run_id=f"run_{i}"))
+    after = {k: len(v) for k, v in vars(sink).items() if isinstance(v, dict | set)}
+    assert before == after
+
+
+def test_two_sinks_share_one_registry(registry: CollectorRegistry) -> None:
+    """Creating a second sink on the same registry reuses the metrics instead of raising
+    ``Duplicated timeseries``; both sinks count into the same series."""
+    a, b = PrometheusSink(registry), PrometheusSink(registry)
+    feed(a, life())
+    feed(b, life(run_id="run_2"))
+    assert value(registry, "runwatch_runs_total", api="assistants", model="gpt-4o", status="completed",
+                 reason="none") == 2  # fmt: skip
+
+
+def test_namespace(registry: CollectorRegistry) -> None:
+    """The namespace prefixes every metric name."""
+    feed(PrometheusSink(registry, namespace="acme"), life())
+    assert value(registry, "acme_runs_total", api="assistants", model="gpt-4o", status="completed",
+                 reason="none") == 1  # fmt: skip
+    assert value(registry, "runwatch_runs_total", api="assistants", model="gpt-4o", status="completed",
+                 reason="none") is None  # fmt: skip
+
+
+def test_exemplars_carry_trace_id(registry: CollectorRegistry) -> None:
+    """When the OTel sink left a trace id in run.scratch, counters and histogram buckets carry it
+    as an exemplar."""
+    sink = PrometheusSink(registry)
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    for t in life():
+        if isinstance(t, RunStarted):
+            t.run.scratch["trace_id"] = trace_id
+        sink(t)
+    exemplars = {s.name: s.exemplar for m in registry.collect() for s in m.samples if s.exemplar is not None}
+    assert exemplars["runwatch_runs_total"].labels == {"trace_id": trace_id}
+    assert exemplars["runwatch_runs_started_total"].labels == {"trace_id": trace_id}
+    assert exemplars["runwatch_run_duration_seconds_bucket"].labels == {"trace_id": trace_id}
+    assert exemplars["runwatch_time_to_first_token_seconds_bucket"].labels == {"trace_id": trace_id}
+
+
+def test_no_exemplar_without_trace_id(registry: CollectorRegistry) -> None:
+    """Without a trace id (no OTel sink), no sample has an exemplar."""
+    feed(PrometheusSink(registry), life())
+    assert all(s.exemplar is None for m in registry.collect() for s in m.samples)
+
+
+@pytest.mark.parametrize(
+    ("stage", "want"),
+    [
+        pytest.param("sink", "sink", id="known"),
+        pytest.param("decode", "decode", id="decode"),
+        pytest.param("made-up", "_other", id="unknown-stage"),
+    ],
+)
+def test_count_internal_error(registry: CollectorRegistry, stage: str, want: str) -> None:
+    """count_internal_error increments runwatch_internal_errors_total with a closed-set stage."""
+    sink = PrometheusSink(registry)
+    sink.count_internal_error(stage)
+    sink.count_internal_error(stage)
+    assert value(registry, "runwatch_internal_errors_total", stage=want) == 2
+
+
+def test_reasons_cover_the_installed_sdk() -> None:
+    """Every Responses error code the installed openai SDK knows is a ``reason`` label value."""
+    from openai.types.responses.response_error import ResponseError
+
+    codes = typing.get_args(ResponseError.model_fields["code"].annotation)
+    assert codes
+    assert set(codes) <= REASONS["responses"]
+    for api in ("assistants", "responses", "chat", "agents"):
+        assert {"none", "stream_ended", "client_closed", "transport_error", "cancelled", "ttl_expired",
+                "http_error", "unknown_status"} <= REASONS[api]  # fmt: skip
+
+
+def test_ignores_transitions_it_does_not_measure(registry: CollectorRegistry) -> None:
+    """Pause/resume and PhaseStarted change no sample; unrelated objects are ignored."""
+    sink = PrometheusSink(registry)
+    run = Run(api="assistants", started_at=T0)
+    sink(RunStarted(run, T0))
+    before = [(s.name, s.labels, s.value) for m in registry.collect() for s in m.samples
+              if not s.name.endswith("_created")]  # fmt: skip
+    sink(RunPaused(run, T0 + 1))
+    sink(RunResumed(run, T0 + 2))
+    sink(PhaseStarted(run, Phase("queued", "queued", T0), T0))
+    sink("not a transition")  # type: ignore[arg-type]
+    after = [(s.name, s.labels, s.value) for m in registry.collect() for s in m.samples
+             if not s.name.endswith("_created")]  # fmt: skip
+    assert before == after
