@@ -1,0 +1,256 @@
+"""Server-sent events: bytes in, frames out. No I/O (sans-IO, like h11's readers).
+
+The decoder follows the WHATWG event-stream rules: LF, CRLF and CR line endings (a CRLF split
+across two chunks is one line ending), ``field: value`` lines with one optional space after the
+colon, multi-line ``data:`` joined by ``\\n``, ``:`` comments, ``event:``/``id:``/``retry:``, and a
+blank line that dispatches the frame. Output never depends on how the bytes were chunked.
+
+Two departures, both in the observer's interest:
+- a frame cut off by the end of the stream is returned by :meth:`SSEDecoder.end` marked
+  ``truncated`` instead of being dropped silently;
+- a line longer than ``max_frame_bytes`` (or a frame whose data grows past it) is discarded and
+  counted in ``oversized`` so memory stays bounded on hostile input.
+
+JSON is never parsed here. :meth:`Frame.json` parses on demand and caches, so classifying a
+delta frame by its event name costs a dict look-up, not a ``json.loads``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+from ._events import JSONObject
+
+DEFAULT_MAX_FRAME_BYTES: Final = 16 * 1024 * 1024
+
+_UNPARSED: Final = object()
+
+
+class Frame:
+    """One dispatched event: ``event`` name (None when absent), ``data`` text, ``id``."""
+
+    __slots__ = ("_json", "data", "event", "id", "malformed", "retry", "truncated")
+
+    def __init__(
+        self,
+        event: str | None,
+        data: str,
+        id: str | None = None,
+        retry: int | None = None,
+        truncated: bool = False,
+    ) -> None:
+        self.event = event
+        self.data = data
+        self.id = id
+        self.retry = retry
+        self.truncated = truncated
+        self.malformed = False
+        self._json: object = _UNPARSED
+
+    @property
+    def is_done(self) -> bool:
+        """True for the ``data: [DONE]`` sentinel (the SDK stops at any data starting so)."""
+        return self.data.startswith("[DONE]")
+
+    def json(self) -> JSONObject | None:
+        """The data decoded as a JSON object, or None (and ``malformed`` set) if it is not one."""
+        cached = self._json
+        if cached is _UNPARSED:
+            try:
+                cached = json.loads(self.data)
+            except (ValueError, RecursionError):
+                cached = None
+            if not isinstance(cached, dict):
+                self.malformed = True
+                cached = None
+            self._json = cached
+        return cached  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"Frame(event={self.event!r}, data={self.data[:60]!r}, truncated={self.truncated})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Frame):
+            return NotImplemented
+        return (self.event, self.data, self.id, self.retry, self.truncated) == (
+            other.event,
+            other.data,
+            other.id,
+            other.retry,
+            other.truncated,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+class SSEDecoder:
+    """Incremental event-stream decoder.
+
+    >>> d = SSEDecoder()
+    >>> [f.data for f in d.feed(b"event: a\\ndata: 1\\n\\nda") + d.feed(b"ta: 2\\n\\n")]
+    ['1', '2']
+    """
+
+    __slots__ = (
+        "_buf",
+        "_cr_pending",
+        "_data",
+        "_data_size",
+        "_discarding",
+        "_event",
+        "_id",
+        "_last_id",
+        "_retry",
+        "_seen_field",
+        "max_frame_bytes",
+        "oversized",
+    )
+
+    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self.max_frame_bytes = max_frame_bytes
+        self.oversized = 0  # lines/frames dropped for exceeding max_frame_bytes
+        self._buf = b""
+        self._cr_pending = False
+        self._discarding = False
+        self._event: str | None = None
+        self._data: list[str] = []
+        self._data_size = 0
+        self._id: str | None = None
+        self._last_id: str | None = None
+        self._retry: int | None = None
+        self._seen_field = False
+
+    def feed(self, chunk: bytes) -> list[Frame]:
+        """Consume ``chunk``; return the frames it completed (possibly none)."""
+        if not chunk:
+            return []
+        if self._cr_pending:
+            self._cr_pending = False
+            if chunk[0] == 0x0A:  # the LF of a CRLF split across chunks
+                chunk = chunk[1:]
+                if not chunk:
+                    return []
+        if b"\r" in chunk:
+            # A trailing CR may be the first half of a CRLF; remember it so the LF is skipped.
+            self._cr_pending = chunk[-1] == 0x0D
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf = self._buf + chunk if self._buf else chunk
+        if self._discarding:
+            # Drop the rest of an oversized line, up to its end.
+            nl = buf.find(b"\n")
+            if nl < 0:
+                return []
+            self._discarding = False
+            buf = buf[nl + 1 :]
+        end = buf.rfind(b"\n")
+        if end < 0:
+            self._buf = buf
+            if len(buf) > self.max_frame_bytes:
+                self._overflow()
+            return []
+        self._buf = buf[end + 1 :]
+        frames = self._lines(buf[:end].split(b"\n"))
+        if len(self._buf) > self.max_frame_bytes:
+            self._overflow()
+        return frames
+
+    def end(self) -> list[Frame]:
+        """Signal end of stream. Returns a frame marked ``truncated`` if one was cut off."""
+        if self._buf and not self._discarding:
+            self._line(self._buf)
+        self._buf = b""
+        self._discarding = False
+        self._cr_pending = False
+        if self._seen_field:
+            frame = Frame(
+                self._event, "\n".join(self._data), self._id or self._last_id, self._retry, truncated=True
+            )
+            self._reset()
+            return [frame]
+        return []
+
+    @property
+    def pending(self) -> bool:
+        """True while part of a frame is buffered."""
+        return bool(self._buf) or self._seen_field
+
+    def _overflow(self) -> None:
+        self.oversized += 1
+        self._buf = b""
+        self._discarding = True
+
+    def _reset(self) -> None:
+        self._event = None
+        self._data = []
+        self._data_size = 0
+        self._retry = None
+        self._id = None
+        self._seen_field = False
+
+    def _lines(self, lines: list[bytes]) -> list[Frame]:
+        out: list[Frame] = []
+        for line in lines:
+            if line:
+                self._line(line)
+            elif self._seen_field:
+                if self._data:
+                    out.append(
+                        Frame(self._event, "\n".join(self._data), self._id or self._last_id, self._retry)
+                    )
+                elif self._event is not None:
+                    # An event with no data is not dispatched by the spec; keep it visible.
+                    out.append(Frame(self._event, "", self._id or self._last_id, self._retry))
+                self._reset()
+        return out
+
+    def _line(self, line: bytes) -> None:
+        # Fast paths for the two fields that make up nearly every OpenAI frame.
+        if line[:6] == b"data: ":
+            value = _decode(line[6:])
+            self._add_data(value)
+            return
+        if line[:7] == b"event: ":
+            self._event = _decode(line[7:])
+            self._seen_field = True
+            return
+        if line[0] == 0x3A:  # ':' comment
+            return
+        colon = line.find(b":")
+        if colon < 0:
+            name, value = _decode(line), ""
+        else:
+            name = _decode(line[:colon])
+            raw = line[colon + 1 :]
+            if raw[:1] == b" ":
+                raw = raw[1:]
+            value = _decode(raw)
+        if name == "data":
+            self._add_data(value)
+        elif name == "event":
+            self._event = value
+            self._seen_field = True
+        elif name == "id":
+            if "\x00" not in value:
+                self._id = self._last_id = value
+            self._seen_field = True
+        elif name == "retry":
+            if value.isdigit():
+                self._retry = int(value)
+            self._seen_field = True
+        # Unknown fields are ignored, as the spec says.
+
+    def _add_data(self, value: str) -> None:
+        self._data_size += len(value)
+        if self._data_size > self.max_frame_bytes:
+            # A frame of many data lines can grow without any single long line; cap it too.
+            self.oversized += 1
+            self._data = []
+            self._data_size = 0
+            return
+        self._data.append(value)
+        self._seen_field = True

@@ -1,0 +1,834 @@
+"""RunTracker: the sans-IO state machine that turns stream events into run transitions.
+
+Theory of operation
+-------------------
+Three objects, no I/O, no clock (every method takes the time it should use):
+
+- :class:`RunBook` belongs to an observer. It knows runs that outlive one HTTP stream: runs paused
+  in ``requires_action`` (waiting for a ``submit_tool_outputs`` continuation) and background
+  responses whose stream was cut (waiting for a ``starting_after`` resume). It also remembers which
+  run ids are being observed right now, so a run watched twice (transport tap + ``watch()``) is
+  counted once. Everything in it is bounded: parked runs expire after a TTL (``abandoned``), and
+  the memory of recently finished ids is a fixed-size ring.
+- :class:`StreamTracker` belongs to one stream (one HTTP response or one SDK stream object). It
+  detects the protocol, routes each event to the run it belongs to (agent sessions carry many
+  turns in one stream) and, when the stream ends, settles every run it was carrying.
+- :class:`RunTracker` belongs to one run. It interprets the protocol tables in
+  :mod:`runwatch.protocols`: a status enters a phase, pauses the run or ends it; steps and output
+  items are phases of their own; the first content delta is the first token.
+
+Unlike h11, nothing here raises on unexpected input. An unknown event or status, an event after the
+terminal, a stream that ends without one, malformed JSON: each becomes an :class:`Anomaly` and,
+where a run must end, an honest outcome (``aborted``, ``unknown``). Every run that starts finishes
+exactly once (``RunTracker.finish`` is idempotent).
+
+Cost: a content delta costs a dict look-up and an attribute check; JSON is parsed only for events
+whose action needs the payload (lifecycle, steps, items, and chat chunks that are not plain deltas).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Final
+
+from . import protocols
+from ._events import (
+    Anomaly,
+    Api,
+    FirstToken,
+    JSONObject,
+    Outcome,
+    PayloadLoader,
+    Phase,
+    PhaseEnded,
+    PhaseStarted,
+    Run,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    Status,
+    ToolCall,
+    Transition,
+)
+from ._sse import Frame
+from .protocols import Protocol, chat
+from .protocols.assistants import STEP_TERMINAL
+
+Emit = Callable[[Transition], None]
+
+DEFAULT_TTL: Final = 600.0  # the API's own requires_action expiry
+RECENT_MAX: Final = 4096
+
+#: Close reasons adapters pass to :meth:`StreamTracker.close`.
+_SNAPSHOT_OBJECTS: Final = frozenset({"thread.run", "response", "agent.session.turn"})
+
+CLOSE_REASONS: Final = frozenset({"stream_ended", "client_closed", "transport_error", "cancelled"})
+
+
+def _obj(value: object) -> JSONObject | None:
+    return value if isinstance(value, dict) else None
+
+
+def _str(d: JSONObject, key: str) -> str | None:
+    value = d.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _int(d: JSONObject, key: str) -> int | None:
+    value = d.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _path(d: JSONObject | None, path: tuple[str, ...]) -> object:
+    cur: object = d
+    for key in path:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(key)
+    return cur
+
+
+def error_code(payload: JSONObject) -> str:
+    """The code of an ``error`` event, flat (``{code, message}``) or nested (``{error: {...}}``)."""
+    nested = _obj(payload.get("error"))
+    err = nested if nested is not None else payload
+    code = _str(err, "code")
+    if code is not None:
+        return code
+    kind = _str(err, "type")
+    return kind if kind is not None and kind != "error" else "none"
+
+
+class RunTracker:
+    """State machine for one run. Created by a :class:`StreamTracker`; emits transitions."""
+
+    __slots__ = (
+        "book",
+        "emit",
+        "items",
+        "last_status",
+        "parked_until",
+        "paused",
+        "pending_error",
+        "phase",
+        "proto",
+        "run",
+        "steps",
+        "unknown_status",
+    )
+
+    def __init__(self, proto: Protocol, run: Run, emit: Emit, book: RunBook) -> None:
+        self.proto = proto
+        self.run = run
+        self.emit = emit
+        self.book = book
+        self.phase: Phase | None = None  # the status phase (queued, in_progress, ...)
+        self.steps: dict[str, Phase] = {}  # open step / item phases, freed as they end
+        self.items: dict[str, Phase] = {}
+        self.last_status: str | None = None
+        self.paused = False
+        self.pending_error: str | None = None
+        self.unknown_status = False
+        self.parked_until: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.run.outcome is not None
+
+    def anomaly(self, kind: str, t: float, detail: str = "") -> None:
+        self.emit(Anomaly(self.run.api, kind, self.run, t, detail))
+
+    # -- identity and snapshots -------------------------------------------------------------
+    def identify(self, snap: JSONObject) -> None:
+        run = self.run
+        if run.run_id is None:
+            run.run_id = _str(snap, "id")
+        model = _str(snap, "model")
+        if model is not None:
+            run.model = model
+        if run.api == "assistants":
+            run.thread_id = run.thread_id or _str(snap, "thread_id")
+            run.assistant_id = run.assistant_id or _str(snap, "assistant_id")
+        elif run.api == "agents":
+            run.session_id = run.session_id or _str(snap, "session_id")
+
+    def apply_snapshot(self, snap: JSONObject, t: float, usage: JSONObject | None = None) -> None:
+        self.run.snapshot = snap
+        self.identify(snap)
+        self.set_usage(_obj(snap.get("usage")) or usage)
+        status = snap.get("status")
+        if isinstance(status, str):
+            self.set_status(status, snap, t)
+
+    def set_usage(self, usage: JSONObject | None) -> None:
+        if usage is None:
+            return
+        u = self.run.usage
+        # Assistants and Chat say prompt/completion; Responses and agents say input/output.
+        u.input = _int(usage, "input_tokens") if "input_tokens" in usage else _int(usage, "prompt_tokens")
+        u.output = (
+            _int(usage, "output_tokens") if "output_tokens" in usage else _int(usage, "completion_tokens")
+        )
+        cached = _path(usage, ("input_tokens_details", "cached_tokens"))
+        if cached is None:
+            cached = _path(usage, ("prompt_tokens_details", "cached_tokens"))
+        u.cached_input = cached if isinstance(cached, int) else None
+        reasoning = _path(usage, ("output_tokens_details", "reasoning_tokens"))
+        if reasoning is None:
+            reasoning = _path(usage, ("completion_tokens_details", "reasoning_tokens"))
+        u.reasoning = reasoning if isinstance(reasoning, int) else None
+
+    # -- statuses and phases ----------------------------------------------------------------
+    def set_status(self, status: str, snap: JSONObject | None, t: float) -> None:
+        if status == self.last_status:
+            return
+        self.last_status = status
+        self.run.status = status
+        entry = self.proto.statuses.get(status)
+        if entry is None:
+            self.unknown_status = True
+            self.anomaly("unknown_status", t, status)
+            return
+        self.unknown_status = False
+        kind, value = entry
+        if kind == "terminal":
+            path = self.proto.reason_paths.get(value)
+            reason = _path(snap, path) if path else None
+            if not isinstance(reason, str) or not reason:
+                reason = "none"
+            self.finish(value, reason, t)  # type: ignore[arg-type]
+            return
+        if self.paused:
+            self.resume(t)
+        self.enter(value, t)
+        if kind == "pause":
+            self.paused = True
+            self.emit(RunPaused(self.run, t))
+
+    def enter(self, name: str, t: float) -> None:
+        if self.phase is not None:
+            if self.phase.kind == name:
+                return
+            self.end_phase(self.phase, "completed", t)
+        self.phase = Phase(name, name, t)
+        self.emit(PhaseStarted(self.run, self.phase, t))
+
+    def end_phase(self, phase: Phase, status: str, t: float) -> None:
+        phase.status = status
+        phase.ended_at = t
+        self.emit(PhaseEnded(self.run, phase, t))
+
+    def resume(self, t: float) -> None:
+        self.paused = False
+        self.parked_until = None
+        self.emit(RunResumed(self.run, t))
+
+    # -- content ------------------------------------------------------------------------------
+    def first_token(self, t: float) -> None:
+        self.run.first_token_at = t
+        self.emit(FirstToken(self.run, t))
+
+    def tool_call(self, tool_type: str, t: float) -> None:
+        self.run.tool_calls += 1
+        self.emit(ToolCall(self.run, tool_type, t))
+
+    def step(self, step: JSONObject, t: float) -> None:
+        """An Assistants run step: a phase of its own; tool-call steps are ``execute_tool``."""
+        key = _str(step, "id") or f"step-{len(self.steps)}"
+        status = _str(step, "status")
+        is_tools = step.get("type") == "tool_calls"
+        calls = _path(step, ("step_details", "tool_calls"))
+        tools = (
+            [self.proto.tool_types.get(str(c.get("type")), "_other") for c in calls if isinstance(c, dict)]
+            if isinstance(calls, list)
+            else []
+        )
+        phase = self.steps.get(key)
+        if phase is None:
+            name = "message_creation"
+            if is_tools:
+                name = f"execute_tool {tools[0]}" if tools else "execute_tool"
+            phase = Phase(
+                "step", name, t, key=key, tool_type=(tools[0] if tools else None) if is_tools else None
+            )
+            phase.attributes["openai.step.type"] = "tool_calls" if is_tools else "message_creation"
+            self.steps[key] = phase
+            self.emit(PhaseStarted(self.run, phase, t))
+        if status in STEP_TERMINAL:
+            del self.steps[key]
+            if is_tools and tools:
+                # Tool types are often only known once the step is done; sinks may rename the span.
+                phase.tool_type = tools[0]
+                phase.name = f"execute_tool {tools[0]}"
+                for tool in tools:
+                    self.tool_call(tool, t)
+            self.end_phase(phase, status or "completed", t)
+
+    def item_start(self, item: JSONObject, t: float) -> None:
+        kind = _str(item, "type") or "unknown"
+        key = _str(item, "id") or f"item-{len(self.items)}"
+        tool = self.proto.tool_types.get(kind)
+        phase = Phase(
+            "output_item",
+            f"execute_tool {tool}" if tool else f"output_item {kind}",
+            t,
+            key=key,
+            tool_type=tool,
+        )
+        phase.attributes["openai.item.type"] = kind
+        self.items[key] = phase
+        self.emit(PhaseStarted(self.run, phase, t))
+        if tool is not None:
+            self.tool_call(tool, t)
+
+    def item_end(self, item: JSONObject, t: float) -> None:
+        key = _str(item, "id")
+        phase = self.items.pop(key, None) if key is not None else None
+        if phase is None:
+            return
+        self.end_phase(phase, _str(item, "status") or "completed", t)
+
+    # -- endings ------------------------------------------------------------------------------
+    def finish(self, status: Status, reason: str, t: float) -> None:
+        """End the run with ``(status, reason)``. Idempotent: only the first call counts."""
+        run = self.run
+        if run.outcome is not None:
+            return
+        phase_status = "completed" if status == "completed" else status
+        for phase in (*self.steps.values(), *self.items.values()):
+            self.end_phase(phase, phase_status, t)
+        self.steps.clear()
+        self.items.clear()
+        if self.phase is not None:
+            self.end_phase(self.phase, "completed" if status != "abandoned" else "abandoned", t)
+            self.phase = None
+        self.paused = False
+        run.outcome = Outcome(status, reason)
+        run.ended_at = t
+        self.book.finished(self)
+        self.emit(RunFinished(run, run.outcome, t))
+
+    def end_of_stream(self, reason: str, t: float) -> None:
+        """The stream carrying this run ended (cleanly or not) before a terminal status."""
+        if self.terminal:
+            return
+        if self.paused:
+            self.book.park(self, t, "abandoned", "ttl_expired")
+            return
+        if self.pending_error is not None:
+            self.finish("failed", self.pending_error, t)
+            return
+        if self.run.api == "chat" and self.run.finish_reasons:
+            self._finish_chat(t)
+            return
+        if self.unknown_status:
+            self.finish("unknown", "unknown_status", t)
+            return
+        snap = _obj(self.run.snapshot)
+        if snap is not None and snap.get("background") is True:
+            # A background response keeps running server-side; a resume stream may pick it up.
+            self.book.park(self, t, "aborted", reason)
+            return
+        if reason == "stream_ended":
+            self.anomaly("missing_terminal", t)
+        self.finish("aborted", reason, t)
+
+    def _finish_chat(self, t: float) -> None:
+        status: Status = "completed"
+        reason = "none"
+        for fr in self.run.finish_reasons:
+            mapped = chat.FINISH_REASONS.get(fr)
+            if mapped is None:
+                self.anomaly("unknown_status", t, fr)
+                status, reason = "unknown", "unknown_status"
+            elif mapped == "incomplete":
+                status, reason = "incomplete", fr
+                break
+        self.finish(status, reason, t)
+
+
+class StreamTracker:
+    """Follows one stream: detects the protocol, routes events to runs, settles them at the end.
+
+    Adapters call :meth:`frame` (bytes path) or :meth:`feed` (SDK objects), then :meth:`close`.
+    """
+
+    __slots__ = (
+        "_handlers",
+        "api",
+        "book",
+        "closed",
+        "current",
+        "done_seen",
+        "passive",
+        "proto",
+        "run_id_hint",
+        "runs",
+        "session",
+        "started_at",
+    )
+
+    def __init__(
+        self, book: RunBook, api: Api | None, started_at: float, run_id_hint: str | None = None
+    ) -> None:
+        self.book = book
+        self.api = api
+        self.proto: Protocol | None = protocols.get(api) if api is not None else None
+        self.started_at = started_at
+        self.run_id_hint = run_id_hint
+        self.current: RunTracker | None = None
+        self.runs: dict[str, RunTracker] = {}  # multi-run streams (agent turns), freed as they end
+        self.closed = False
+        self.done_seen = False
+        self.passive = False  # another stream is already observing this run
+        self.session: JSONObject | None = None  # agent session facts shared by its turns
+        self._handlers: dict[str, Callable[[str, float, PayloadLoader, str | None], None]] = {
+            "snapshot": self._snapshot,
+            "step": self._step,
+            "item_start": self._item_start,
+            "item_end": self._item_end,
+            "agent_item": self._agent_item,
+            "chat_chunk": self._chat_chunk,
+            "chat_delta": self._chat_delta,
+            "error": self._error,
+            "session": self._session,
+        }
+
+    # -- input ------------------------------------------------------------------------------
+    def frame(self, frame: Frame, t: float) -> None:
+        """Feed one decoded SSE frame."""
+        if self.passive:
+            return
+        name = frame.event
+        if frame.truncated:
+            self._anomaly("truncated_frame", t, name or "")
+            return
+        if name is None or name == "message":
+            if frame.is_done:
+                self.done(t)
+                return
+            if self.api == "chat" or (self.api is None and frame.data.startswith('{"id":"chatcmpl')):
+                name = "chat.completion.chunk"
+            else:
+                payload = frame.json()
+                kind = payload.get("type") if payload is not None else None
+                if isinstance(kind, str):
+                    name = kind
+                elif payload is not None and payload.get("object") == "chat.completion.chunk":
+                    name = "chat.completion.chunk"
+                else:
+                    self._anomaly(
+                        "malformed_json" if payload is None else "unknown_event", t, frame.data[:80]
+                    )
+                    return
+        elif frame.is_done:
+            # ``event: done`` / ``data: [DONE]`` (Assistants) ends the stream cleanly.
+            self.done(t)
+            return
+        self.dispatch(name, t, frame.json, frame.data)
+
+    def feed(self, name: str, t: float, payload: PayloadLoader, raw: str | None = None) -> None:
+        """Feed one event by name with a lazy payload (SDK objects, replays)."""
+        if not self.passive:
+            self.dispatch(name, t, payload, raw)
+
+    def dispatch(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
+        proto = self.proto
+        if proto is None:
+            api = protocols.for_event(name)
+            if api is None:
+                if name == "error":
+                    self._error(name, t, load, raw)
+                    return
+                self._anomaly("unknown_event", t, name)
+                return
+            self.api = api
+            proto = self.proto = protocols.get(api)
+        action = proto.events.get(name)
+        if action == "token":
+            rt = self.current
+            if rt is None:
+                rt = self._ensure(self.run_id_hint, t)
+                if rt is None:
+                    return
+            if rt.run.first_token_at is None and rt.run.outcome is None:
+                rt.first_token(t)
+            elif rt.run.outcome is not None:
+                rt.anomaly("event_after_terminal", t, name)
+            return
+        if action == "ignore":
+            return
+        if action is None:
+            self._anomaly("unknown_event", t, name)
+            if name.startswith(proto.prefixes):
+                # A future lifecycle event (``thread.run.paused``) still carries the run's status.
+                self._unknown_lifecycle(name, t, load)
+            return
+        self._handlers[action](name, t, load, raw)
+
+    def done(self, t: float) -> None:
+        """``[DONE]``: the server says the stream is complete."""
+        self.done_seen = True
+        if self.api == "chat" and self.current is not None:
+            self.current.end_of_stream("stream_ended", t)
+
+    def close(self, reason: str, t: float) -> None:
+        """The stream is over. ``reason``: stream_ended, client_closed, transport_error, cancelled.
+
+        Runs without a terminal are settled: paused ones are parked for their continuation,
+        the rest end ``aborted`` (or ``failed`` after an error event). Idempotent.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        if self.passive:
+            return
+        if self.done_seen:
+            reason = "stream_ended"
+        trackers = list(self.runs.values())
+        if self.current is not None and self.current not in trackers:
+            trackers.append(self.current)
+        for rt in trackers:
+            rt.end_of_stream(reason, t)
+        self.runs.clear()
+        self.current = None
+
+    # -- routing ----------------------------------------------------------------------------
+    def _anomaly(self, kind: str, t: float, detail: str = "") -> None:
+        rt = self.current
+        run = rt.run if rt is not None else None
+        self.book.emit(Anomaly(self.api, kind, run, t, detail))
+
+    def _ensure(self, run_id: str | None, t: float, key: str | None = None) -> RunTracker | None:
+        """The tracker for ``run_id`` (or the stream's current run), starting or resuming it."""
+        proto = self.proto
+        if proto is None:
+            return None
+        if key is not None:
+            rt = self.runs.get(key)
+            if rt is not None:
+                self.current = rt
+                return rt
+        else:
+            rt = self.current
+            if rt is not None and (run_id is None or rt.run.run_id in (None, run_id)):
+                if rt.run.run_id is None and run_id is not None:
+                    rt.run.run_id = run_id
+                    if not self.book.claim(rt, self):
+                        self.passive = True
+                        return None
+                return rt
+        if run_id is not None:
+            resumed = self.book.resume(proto.api, run_id, self, t)
+            if resumed is not None:
+                self._adopt(resumed, key)
+                return resumed
+            if self.book.observed(proto.api, run_id, self):
+                # Already observed by another stream (e.g. the transport tap): count it once.
+                self.passive = True
+                return None
+        started = t if key is not None else self.started_at
+        run = Run(api=proto.api, started_at=min(started, t), run_id=run_id)
+        if self.session is not None:
+            run.session_id = _str(self.session, "id")
+            agent = _obj(self.session.get("agent"))
+            run.model = _str(agent, "model") if agent is not None else None
+        rt = RunTracker(proto, run, self.book.emit, self.book)
+        self.book.emit(RunStarted(run, run.started_at))
+        if run_id is not None:
+            self.book.claim(rt, self)
+        self._adopt(rt, key)
+        return rt
+
+    def _adopt(self, rt: RunTracker, key: str | None) -> None:
+        if key is not None:
+            self.runs[key] = rt
+        elif self.current is not None and self.current is not rt and not self.current.terminal:
+            self.runs[str(id(self.current))] = self.current  # keep it so close() settles it
+        self.current = rt
+
+    def _run_for(self, payload: JSONObject, t: float, snap: JSONObject | None) -> RunTracker | None:
+        proto = self.proto
+        assert proto is not None
+        if proto.run_key is not None:
+            key = _str(payload, proto.run_key) or (_str(snap, "id") if snap is not None else None)
+            if key is None:
+                return self.current
+            rt = self.runs.get(key)
+            if rt is not None and rt.terminal:
+                rt.anomaly("event_after_terminal", t)
+                return None
+            return self._ensure(key, t, key=key)
+        run_id = _str(snap, "id") if snap is not None else None
+        rt = self.current
+        if rt is not None and rt.terminal and (run_id is None or run_id == rt.run.run_id):
+            rt.anomaly("event_after_terminal", t)
+            return None
+        return self._ensure(run_id or self.run_id_hint, t)
+
+    # -- actions ----------------------------------------------------------------------------
+    def _payload(self, load: PayloadLoader, t: float) -> JSONObject | None:
+        payload = load()
+        if payload is None:
+            self._anomaly("malformed_json", t)
+        return payload
+
+    def _snapshot(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
+        payload = self._payload(load, t)
+        if payload is None:
+            return
+        proto = self.proto
+        assert proto is not None
+        snap = _obj(_path(payload, proto.snapshot_key)) if proto.snapshot_key else payload
+        if snap is None:
+            self._anomaly("malformed_json", t, name)
+            return
+        rt = self._run_for(payload, t, snap)
+        if rt is not None:
+            rt.apply_snapshot(snap, t, _obj(payload.get("usage")))
+
+    def _unknown_lifecycle(self, name: str, t: float, load: PayloadLoader) -> None:
+        proto = self.proto
+        assert proto is not None
+        payload = load()
+        if payload is None:
+            return
+        snap = _obj(_path(payload, proto.snapshot_key)) if proto.snapshot_key else payload
+        if (
+            snap is None
+            or snap.get("object") not in _SNAPSHOT_OBJECTS
+            or not isinstance(snap.get("status"), str)
+        ):
+            return
+        rt = self._run_for(payload, t, snap)
+        if rt is not None:
+            rt.apply_snapshot(snap, t)
+
+    def _session(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
+        payload = load()
+        session = _obj(payload.get("session")) if payload is not None else None
+        if session is not None:
+            self.session = session
+
+    def _step(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
+        payload = self._payload(load, t)
+        if payload is None:
+            return
+        rt = self._run_for(
+            payload, t, {"id": payload["run_id"]} if isinstance(payload.get("run_id"), str) else None
+        )
+        if rt is not None:
+            rt.step(payload, t)
+
+    def _item_start(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
+        payload = self._payload(load, t)
+        item = _obj(payload.get("item")) if payload is not None else None
+        rt = self._run_for(payload, t, None) if payload is not None else None
+        if rt is not None and item is not None:
+            rt.item_start(item, t)
+
+    def _item_end(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
+        payload = self._payload(load, t)
+        item = _obj(payload.get("item")) if payload is not None else None
+        rt = self._run_for(payload, t, None) if payload is not None else None
+        if rt is not None and item is not None:
+            rt.item_end(item, t)
+
+    def _agent_item(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
+        payload = self._payload(load, t)
+        if payload is None:
+            return
+        rt = self._run_for(payload, t, None)
+        item = _obj(payload.get("item"))
+        if rt is None or item is None:
+            return
+        tool = protocols.TOOL_ITEM_TYPES.get(_str(item, "type") or "")
+        if tool is not None:
+            rt.tool_call(tool, t)
+
+    def _chat_delta(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
+        rt = self.current
+        if rt is None or rt.run.first_token_at is not None:
+            return
+        rt.first_token(t)
+
+    def _chat_chunk(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
+        rt = self.current
+        if (
+            rt is not None
+            and raw is not None
+            and rt.run.first_token_at is not None
+            and chat.DELTA_MARK in raw
+            and chat.NEEDS_LOOK[0] not in raw
+            and chat.NEEDS_LOOK[1] not in raw
+        ):
+            return  # a plain content delta: nothing to learn from it
+        payload = self._payload(load, t)
+        if payload is None:
+            return
+        if rt is None or rt.terminal:
+            rt = self._run_for(payload, t, payload)
+            if rt is None:
+                return
+            rt.identify(payload)
+        elif rt.run.model is None:
+            rt.identify(payload)
+        choices = payload.get("choices")
+        if isinstance(choices, list):
+            for choice in choices:
+                if isinstance(choice, dict):
+                    self._chat_choice(rt, choice, t)
+        usage = _obj(payload.get("usage"))
+        if usage is not None:
+            rt.set_usage(usage)
+
+    def _chat_choice(self, rt: RunTracker, choice: JSONObject, t: float) -> None:
+        delta = _obj(choice.get("delta"))
+        if delta is not None:
+            calls = delta.get("tool_calls")
+            if rt.run.first_token_at is None and (
+                delta.get("content") or delta.get("refusal") or calls or delta.get("function_call")
+            ):
+                rt.first_token(t)
+            if isinstance(calls, list):
+                for call in calls:
+                    # A tool call's first chunk carries its id; later chunks only arguments.
+                    if isinstance(call, dict) and call.get("id"):
+                        rt.tool_call("function", t)
+            elif (
+                isinstance(delta.get("function_call"), dict)
+                and _obj(delta.get("function_call"))
+                and _str(_obj(delta.get("function_call")) or {}, "name")
+            ):
+                rt.tool_call("function", t)
+        finish = choice.get("finish_reason")
+        if isinstance(finish, str) and finish:
+            rt.run.finish_reasons.append(finish)
+
+    def _error(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
+        payload = self._payload(load, t)
+        code = error_code(payload) if payload is not None else "none"
+        rt = self.current
+        if rt is None or rt.terminal:
+            if self.proto is None:
+                # An error before anything identified the protocol: nothing to attribute it to.
+                self._anomaly("unknown_api", t, code)
+                return
+            rt = self._ensure(self.run_id_hint, t)
+            if rt is None:
+                return
+        rt.pending_error = code
+        if rt.paused:
+            rt.paused = False
+
+
+class RunBook:
+    """Runs that outlive a stream, and which run ids are being observed. One per observer.
+
+    Thread-safe: many streams on many threads share one book.
+    """
+
+    def __init__(self, emit: Emit, ttl: float = DEFAULT_TTL, recent_max: int = RECENT_MAX) -> None:
+        self.emit = emit
+        self.ttl = ttl
+        self.recent_max = recent_max
+        self._lock = threading.Lock()
+        self._parked: dict[tuple[str, str], tuple[RunTracker, Status, str]] = {}
+        self._active: dict[tuple[str, str], StreamTracker] = {}
+        self._owners: dict[int, tuple[str, str]] = {}
+        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def stream(self, api: Api | None, t: float, run_id_hint: str | None = None) -> StreamTracker:
+        """A tracker for a new stream starting at ``t``. Expired parked runs are settled first."""
+        if self._parked:
+            self.sweep(t)
+        return StreamTracker(self, api, t, run_id_hint)
+
+    @property
+    def parked(self) -> int:
+        return len(self._parked)
+
+    def claim(self, rt: RunTracker, stream: StreamTracker) -> bool:
+        """Register ``stream`` as the observer of ``rt``'s run; False if another stream has it."""
+        run_id = rt.run.run_id
+        if run_id is None:
+            return True
+        key = (rt.run.api, run_id)
+        with self._lock:
+            owner = self._active.get(key)
+            if owner is not None and owner is not stream and not owner.closed:
+                return False
+            self._active[key] = stream
+            self._owners[id(rt)] = key
+        return True
+
+    def observed(self, api: str, run_id: str, stream: StreamTracker) -> bool:
+        """True if another open stream observes this run, or it finished moments ago."""
+        key = (api, run_id)
+        with self._lock:
+            owner = self._active.get(key)
+            if owner is not None and owner is not stream and not owner.closed:
+                return True
+            return key in self._recent
+
+    def finished(self, rt: RunTracker) -> None:
+        key = self._owners.pop(id(rt), None)
+        if key is None and rt.run.run_id is not None:
+            key = (rt.run.api, rt.run.run_id)
+        if key is None:
+            return
+        with self._lock:
+            self._active.pop(key, None)
+            self._parked.pop(key, None)
+            self._recent[key] = None
+            if len(self._recent) > self.recent_max:
+                self._recent.popitem(last=False)
+
+    def park(self, rt: RunTracker, t: float, status: Status, reason: str) -> None:
+        """Keep ``rt`` for a continuation stream; it ends ``(status, reason)`` after the TTL."""
+        if rt.run.run_id is None:
+            rt.finish(status if status != "abandoned" else "aborted", "stream_ended", t)
+            return
+        key = (rt.run.api, rt.run.run_id)
+        rt.parked_until = t + self.ttl
+        with self._lock:
+            self._active.pop(key, None)
+            self._parked[key] = (rt, status, reason)
+
+    def resume(self, api: Api, run_id: str, stream: StreamTracker, t: float) -> RunTracker | None:
+        """The parked run ``run_id``, now continued by ``stream``; None if nothing is parked."""
+        key = (api, run_id)
+        with self._lock:
+            entry = self._parked.pop(key, None)
+            if entry is None:
+                return None
+            self._active[key] = stream
+        rt = entry[0]
+        rt.parked_until = None
+        if not rt.paused:
+            rt.emit(RunResumed(rt.run, t))
+        return rt
+
+    def sweep(self, now: float) -> int:
+        """End parked runs whose TTL has passed (``abandoned`` for requires_action). Returns count."""
+        with self._lock:
+            expired = [
+                (key, entry)
+                for key, entry in self._parked.items()
+                if entry[0].parked_until is not None and entry[0].parked_until <= now
+            ]
+            for key, _ in expired:
+                del self._parked[key]
+        for _, (rt, status, reason) in expired:
+            rt.finish(status, reason, now)
+        return len(expired)
+
+    def flush(self, now: float) -> int:
+        """End every parked run now, as if its TTL had passed (replays, shutdown)."""
+        with self._lock:
+            for rt, _, _ in self._parked.values():
+                rt.parked_until = now
+        return self.sweep(now)
