@@ -1,0 +1,432 @@
+"""OpenTelemetry spans (and optionally GenAI metrics) for runs, with opentelemetry-api only.
+
+One CLIENT span per run, named after the GenAI semantic conventions, and one child span per phase
+(queued, in_progress, requires_action, each run step, each output item). The run span is parented
+on whatever span is current when the run starts; phase spans are parented explicitly on the run
+span (``context=``) -- the sink never attaches a context, because transitions arrive from inside
+the user's iteration and an attached context would leak across their ``yield``.
+
+Per-run state lives in ``run.scratch``: ``otel.span``, ``otel.phases``, ``otel.done``,
+``otel.ids``, ``otel.ttft``; the hex ``trace_id`` / ``span_id`` are left there for the Prometheus
+(exemplars) and log sinks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from runwatch._events import (
+    Anomaly,
+    FirstToken,
+    PhaseEnded,
+    PhaseStarted,
+    Run,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+)
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import Span, TracerProvider
+
+
+SCOPE: Final = "runwatch"
+
+#: Every attribute key the sink may set on a run span.
+RUN_SPAN_ATTRIBUTES: Final = frozenset(
+    {
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "openai.api.type",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.response.id",
+        "gen_ai.conversation.id",
+        "gen_ai.agent.id",
+        "gen_ai.response.finish_reasons",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.reasoning.output_tokens",
+        "gen_ai.response.time_to_first_chunk",
+        "runwatch.run.id",
+        "runwatch.run.status",
+        "runwatch.run.reason",
+        "runwatch.run.incomplete_reason",
+        "runwatch.run.tool_calls",
+        "error.type",
+    }
+)
+#: Every attribute key the sink itself sets on a phase span (``Phase.attributes`` are added too).
+PHASE_SPAN_ATTRIBUTES: Final = frozenset(
+    {
+        "runwatch.phase.kind",
+        "runwatch.phase.key",
+        "runwatch.phase.status",
+        "gen_ai.operation.name",
+        "gen_ai.tool.type",
+        "error.type",
+    }
+)
+#: Span event names and their attribute keys.
+SPAN_EVENTS: Final[dict[str, frozenset[str]]] = {
+    "runwatch.anomaly": frozenset({"runwatch.anomaly.kind"}),
+    "runwatch.run.paused": frozenset(),
+    "runwatch.run.resumed": frozenset(),
+}
+
+#: GenAI semantic-convention bucket boundaries.
+DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+TOKEN_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+
+_ERROR_STATUSES: Final = frozenset({"failed", "expired", "aborted", "abandoned", "unknown"})
+_KNOWN_STATUSES: Final = _ERROR_STATUSES | {"completed", "incomplete", "cancelled"}
+_FAILED_PHASES: Final = frozenset({"failed", "expired"})
+_AGENT_APIS: Final = frozenset({"assistants", "agents"})
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * 1e9)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("runwatch")
+    except Exception:  # a missing dist (a vendored copy) must not break telemetry
+        return "0"
+
+
+def span_name(run: Run) -> str:
+    """The run span's name per the GenAI conventions.
+
+    >>> span_name(Run(api="responses", started_at=0, request_model="gpt-4o"))
+    'chat gpt-4o'
+    """
+    if run.api == "assistants":
+        return f"invoke_agent {run.assistant_id}" if run.assistant_id else "invoke_agent"
+    if run.api == "agents":
+        return "invoke_agent"
+    model = run.request_model or run.model
+    return f"chat {model}" if model else "chat"
+
+
+class OtelSink:
+    """Turns transitions into OpenTelemetry spans (and GenAI histograms if given a meter provider).
+
+    Never sets global providers: ``tracer_provider=None`` uses the global one as configured by
+    the application. ``capture_content`` is accepted for forward compatibility; transitions carry
+    no prompts, outputs or tool arguments, so nothing content-like is ever recorded.
+
+    Example::
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        observer = runwatch.Observer(sinks=[OtelSink(provider, incomplete_is_error=True)])
+    """
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        *,
+        incomplete_is_error: bool = False,
+        capture_content: bool = False,
+    ) -> None:
+        version = _version()
+        self._tracer = trace.get_tracer(SCOPE, version, tracer_provider)
+        self.incomplete_is_error = incomplete_is_error
+        self.capture_content = capture_content
+        self._metrics: _GenAIMetrics | None = None
+        if meter_provider is not None:
+            self._metrics = _GenAIMetrics(meter_provider, version)
+        self._dispatch: dict[type, Callable[[Any], None]] = {
+            RunStarted: self._on_started,
+            PhaseStarted: self._on_phase_started,
+            PhaseEnded: self._on_phase_ended,
+            FirstToken: self._on_first_token,
+            RunPaused: self._on_paused,
+            RunResumed: self._on_resumed,
+            RunFinished: self._on_finished,
+            Anomaly: self._on_anomaly,
+        }
+
+    def __call__(self, transition: object, /) -> None:
+        handler = self._dispatch.get(type(transition))
+        if handler is not None:
+            handler(transition)
+
+    # -- the run span ------------------------------------------------------------------------
+
+    def _run_span(self, run: Run, start: float) -> Span | None:
+        """The open run span, started now if the RunStarted was missed; None once ended."""
+        scratch = run.scratch
+        if scratch.get("otel.done"):
+            return None
+        span = scratch.get("otel.span")
+        if span is None:
+            return self._start(run, start)
+        return cast("Span", span)
+
+    def _start(self, run: Run, start: float) -> Span:
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": "invoke_agent" if run.api in _AGENT_APIS else "chat",
+            "gen_ai.provider.name": "openai",
+            "openai.api.type": run.api,
+        }
+        if run.request_model:
+            attrs["gen_ai.request.model"] = run.request_model
+        name = span_name(run)
+        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs, start_time=_ns(start))
+        scratch = run.scratch
+        scratch["otel.span"] = span
+        scratch["otel.name"] = name
+        scratch["otel.phases"] = {}
+        self._refresh_ids(run, span)
+        ctx = span.get_span_context()
+        if ctx.is_valid:
+            scratch["trace_id"] = format(ctx.trace_id, "032x")
+            scratch["span_id"] = format(ctx.span_id, "016x")
+        return span
+
+    def _refresh_ids(self, run: Run, span: Span) -> None:
+        # Ids and the response model usually arrive with the first event, after RunStarted.
+        ids = (run.run_id, run.thread_id or run.session_id, run.assistant_id, run.model)
+        scratch = run.scratch
+        if scratch.get("otel.ids") == ids:
+            return
+        scratch["otel.ids"] = ids
+        run_id, conversation, agent, model = ids
+        if run_id:
+            span.set_attribute("gen_ai.response.id", run_id)
+            span.set_attribute("runwatch.run.id", run_id)
+        if conversation:
+            span.set_attribute("gen_ai.conversation.id", conversation)
+        if agent:
+            span.set_attribute("gen_ai.agent.id", agent)
+        if model:
+            span.set_attribute("gen_ai.response.model", model)
+        name = span_name(run)
+        if name != scratch.get("otel.name"):
+            scratch["otel.name"] = name
+            span.update_name(name)
+
+    def _on_started(self, t: RunStarted) -> None:
+        if "otel.span" not in t.run.scratch:
+            self._start(t.run, t.time)
+
+    def _on_finished(self, t: RunFinished) -> None:
+        run = t.run
+        span = self._run_span(run, run.started_at)
+        if span is None:
+            return  # a duplicated RunFinished
+        scratch = run.scratch
+        scratch["otel.done"] = True
+        end = _ns(run.ended_at if run.ended_at is not None else t.time)
+        # Children first, so no phase outlives its run.
+        phases = cast("dict[int, tuple[object, Span]]", scratch.get("otel.phases") or {})
+        for _, child in phases.values():
+            child.end(end_time=end)
+        phases.clear()
+
+        self._refresh_ids(run, span)
+        status, reason = t.outcome.status, t.outcome.reason
+        attrs: dict[str, Any] = {
+            "runwatch.run.status": status,
+            "runwatch.run.reason": reason,
+            "runwatch.run.tool_calls": run.tool_calls,
+        }
+        if run.finish_reasons:
+            attrs["gen_ai.response.finish_reasons"] = tuple(run.finish_reasons)
+        usage = run.usage
+        if usage.input is not None:
+            attrs["gen_ai.usage.input_tokens"] = usage.input
+        if usage.output is not None:
+            attrs["gen_ai.usage.output_tokens"] = usage.output
+        if usage.cached_input is not None:
+            attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cached_input
+        if usage.reasoning is not None:
+            attrs["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning
+        if run.first_token_at is not None and not scratch.get("otel.ttft"):
+            attrs["gen_ai.response.time_to_first_chunk"] = max(0.0, run.first_token_at - run.started_at)
+        if status == "incomplete":
+            attrs["runwatch.run.incomplete_reason"] = reason
+        error_type = self.error_type(status, reason)
+        if error_type is not None:
+            attrs["error.type"] = error_type
+            span.set_status(Status(StatusCode.ERROR, reason if reason != "none" else status))
+        span.set_attributes(attrs)
+        span.end(end_time=end)
+        if self._metrics is not None:
+            self._metrics.finished(run, t, error_type)
+
+    def error_type(self, status: str, reason: str) -> str | None:
+        """``error.type`` for a terminal outcome, or None when the run did not fail.
+
+        >>> OtelSink().error_type("failed", "server_error"), OtelSink().error_type("completed", "none")
+        ('server_error', None)
+        """
+        failed = status in _ERROR_STATUSES or status not in _KNOWN_STATUSES
+        if not failed and not (status == "incomplete" and self.incomplete_is_error):
+            return None
+        return reason if reason and reason != "none" else status
+
+    # -- events on the run span ----------------------------------------------------------------
+
+    def _open_span(self, run: Run | None) -> Span | None:
+        if run is None or run.scratch.get("otel.done"):
+            return None
+        return cast("Span | None", run.scratch.get("otel.span"))
+
+    def _on_first_token(self, t: FirstToken) -> None:
+        run = t.run
+        span = self._run_span(run, run.started_at)
+        if span is None or run.scratch.get("otel.ttft"):
+            return
+        run.scratch["otel.ttft"] = True
+        at = run.first_token_at if run.first_token_at is not None else t.time
+        ttft = max(0.0, at - run.started_at)
+        span.set_attribute("gen_ai.response.time_to_first_chunk", ttft)
+        if self._metrics is not None:
+            self._metrics.first_chunk(run, ttft)
+
+    def _on_paused(self, t: RunPaused) -> None:
+        span = self._open_span(t.run)
+        if span is not None:
+            span.add_event("runwatch.run.paused", timestamp=_ns(t.time))
+
+    def _on_resumed(self, t: RunResumed) -> None:
+        span = self._open_span(t.run)
+        if span is not None:
+            span.add_event("runwatch.run.resumed", timestamp=_ns(t.time))
+
+    def _on_anomaly(self, t: Anomaly) -> None:
+        span = self._open_span(t.run)
+        if span is not None:
+            span.add_event("runwatch.anomaly", {"runwatch.anomaly.kind": t.kind}, timestamp=_ns(t.time))
+
+    # -- phase spans -----------------------------------------------------------------------------
+
+    def _on_phase_started(self, t: PhaseStarted) -> None:
+        run, phase = t.run, t.phase
+        span = self._run_span(run, run.started_at)
+        if span is None:
+            return  # a phase after the terminal would never be ended
+        phases = cast("dict[int, tuple[object, Span]]", run.scratch["otel.phases"])
+        if id(phase) in phases:
+            return
+        self._refresh_ids(run, span)
+        attrs: dict[str, Any] = {"runwatch.phase.kind": phase.kind}
+        if phase.key:
+            attrs["runwatch.phase.key"] = phase.key
+        if phase.tool_type:
+            attrs["gen_ai.operation.name"] = "execute_tool"
+            attrs["gen_ai.tool.type"] = phase.tool_type
+        for key, value in phase.attributes.items():
+            if isinstance(value, str) and key not in attrs:
+                attrs[key] = value
+        child = self._tracer.start_span(
+            phase.name,
+            context=trace.set_span_in_context(span),
+            attributes=attrs,
+            start_time=_ns(phase.started_at),
+        )
+        # Keeping the phase alive keeps its id() from being reused while the span is open.
+        phases[id(phase)] = (phase, child)
+
+    def _on_phase_ended(self, t: PhaseEnded) -> None:
+        phase = t.phase
+        phases = cast("dict[int, tuple[object, Span]] | None", t.run.scratch.get("otel.phases"))
+        entry = phases.pop(id(phase), None) if phases else None
+        if entry is None:
+            return  # never started (or already ended with the run): nothing to close
+        child = entry[1]
+        if phase.status:
+            child.set_attribute("runwatch.phase.status", phase.status)
+            if phase.status in _FAILED_PHASES:
+                child.set_attribute("error.type", phase.status)
+                child.set_status(Status(StatusCode.ERROR, phase.status))
+        child.end(end_time=_ns(phase.ended_at if phase.ended_at is not None else t.time))
+
+
+class _GenAIMetrics:
+    """The GenAI client histograms, recorded only when a meter provider is passed explicitly."""
+
+    def __init__(self, meter_provider: MeterProvider, version: str) -> None:
+        # Lazy: only users of OTel metrics pay for importing the shared label helpers.
+        from runwatch.sinks.prometheus import ModelLabels, reason_label
+
+        self._reason_label = reason_label
+        meter = meter_provider.get_meter(SCOPE, version)
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.tokens = meter.create_histogram(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
+        self.ttfc = meter.create_histogram(
+            "gen_ai.client.operation.time_to_first_chunk",
+            unit="s",
+            description="Time to receive the first chunk of a streamed response.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        # Metric attributes must stay bounded like Prometheus labels (the same cap).
+        self._models = ModelLabels()
+
+    def _attributes(self, run: Run) -> dict[str, Any]:
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": "invoke_agent" if run.api in _AGENT_APIS else "chat",
+            "gen_ai.provider.name": "openai",
+            "openai.api.type": run.api,
+            "gen_ai.request.model": self._models(run.request_model),
+        }
+        if run.model:
+            attrs["gen_ai.response.model"] = self._models(run.model)
+        return attrs
+
+    def first_chunk(self, run: Run, seconds: float) -> None:
+        self.ttfc.record(seconds, self._attributes(run))
+
+    def finished(self, run: Run, t: RunFinished, error_type: str | None) -> None:
+        attrs = self._attributes(run)
+        duration = run.duration
+        if duration is None:
+            duration = max(0.0, t.time - run.started_at)
+        if error_type is not None:
+            # Reasons are an open set on the wire; fold them like the Prometheus label.
+            error_type = (
+                error_type if error_type in _KNOWN_STATUSES else self._reason_label(run.api, error_type)
+            )
+            self.duration.record(duration, {**attrs, "error.type": error_type})
+        else:
+            self.duration.record(duration, attrs)
+        if run.usage.input is not None:
+            self.tokens.record(run.usage.input, {**attrs, "gen_ai.token.type": "input"})
+        if run.usage.output is not None:
+            self.tokens.record(run.usage.output, {**attrs, "gen_ai.token.type": "output"})
+
+
+__all__ = [
+    "PHASE_SPAN_ATTRIBUTES",
+    "RUN_SPAN_ATTRIBUTES",
+    "SPAN_EVENTS",
+    "OtelSink",
+    "span_name",
+]

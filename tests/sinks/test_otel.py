@@ -1,0 +1,500 @@
+"""OtelSink: the span tree, statuses, odd orders, GenAI metrics; all three sinks under hypothesis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from prometheus_client import CollectorRegistry
+
+from runwatch._events import (
+    STATUSES,
+    Anomaly,
+    FirstToken,
+    Outcome,
+    Phase,
+    PhaseEnded,
+    PhaseStarted,
+    Run,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    ToolCall,
+    Transition,
+    Usage,
+)
+from runwatch.sinks.logs import LogSink
+from runwatch.sinks.otel import OtelSink
+from runwatch.sinks.prometheus import PrometheusSink
+
+T0 = 1_700_000_000.0
+NS = 1_000_000_000
+
+
+def life(
+    *,
+    api: str = "assistants",
+    status: str = "completed",
+    reason: str = "none",
+    model: str | None = "gpt-4o",
+    pause: bool = False,
+) -> Iterator[Transition]:
+    """A full run, mutating the Run the way the tracker would: ids and model arrive after
+    RunStarted; queued, then in_progress with a tool step and a message step nested in it."""
+    run = Run(api=api, started_at=T0, request_model=model)
+    yield RunStarted(run, T0)
+    run.run_id, run.model = "run_1", model
+    run.thread_id, run.assistant_id = "thread_1", "asst_1"
+    queued = Phase("queued", "queued", T0)
+    yield PhaseStarted(run, queued, T0)
+    queued.ended_at, queued.status = T0 + 0.5, "completed"
+    yield PhaseEnded(run, queued, T0 + 0.5)
+    work = Phase("in_progress", "in_progress", T0 + 0.5)
+    yield PhaseStarted(run, work, T0 + 0.5)
+    tool = Phase(
+        "step", "execute_tool function", T0 + 0.6, key="step_1", tool_type="function",
+        attributes={"gen_ai.tool.name": "get_weather"},
+    )  # fmt: skip
+    yield PhaseStarted(run, tool, T0 + 0.6)
+    run.tool_calls += 1
+    yield ToolCall(run, "function", T0 + 0.7)
+    tool.ended_at, tool.status = T0 + 1.0, "completed"
+    yield PhaseEnded(run, tool, T0 + 1.0)
+    if pause:
+        yield RunPaused(run, T0 + 1.0)
+        yield RunResumed(run, T0 + 3.0)
+    msg = Phase("step", "message_creation", T0 + 1.1, key="step_2")
+    yield PhaseStarted(run, msg, T0 + 1.1)
+    run.first_token_at = T0 + 1.25
+    yield FirstToken(run, T0 + 1.25)
+    msg.ended_at, msg.status = T0 + 1.5, "completed"
+    yield PhaseEnded(run, msg, T0 + 1.5)
+    work.ended_at, work.status = T0 + 4.0, status
+    yield PhaseEnded(run, work, T0 + 4.0)
+    run.usage = Usage(input=100, output=20, cached_input=10, reasoning=5)
+    run.finish_reasons = ["stop"]
+    run.outcome = Outcome(status, reason)  # type: ignore[arg-type]
+    run.ended_at = T0 + 4.0
+    yield RunFinished(run, run.outcome, T0 + 4.0)
+
+
+class Recorder:
+    """A TracerProvider wired to an in-memory exporter, counting started spans too."""
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.started = 0
+        recorder = self
+
+        class Count(SpanProcessor):
+            def on_start(self, span: object, parent_context: object = None) -> None:
+                recorder.started += 1
+
+        self.provider.add_span_processor(Count())
+
+    def spans(self) -> dict[str, ReadableSpan]:
+        return {s.name: s for s in self.exporter.get_finished_spans()}
+
+
+def feed(sink: OtelSink, transitions: Iterable[Transition]) -> list[Transition]:
+    done = []
+    for t in transitions:
+        sink(t)
+        done.append(t)
+    return done
+
+
+@pytest.fixture
+def rec() -> Recorder:
+    return Recorder()
+
+
+def test_span_tree(rec: Recorder) -> None:
+    """A completed Assistants run is one CLIENT span with a child per phase (steps nested under
+    the run span, not attached to any context), exact times and GenAI attributes."""
+    sink = OtelSink(rec.provider)
+    done = feed(sink, life())
+    spans = rec.spans()
+    assert set(spans) == {"invoke_agent asst_1", "queued", "in_progress", "execute_tool function",
+                          "message_creation"}  # fmt: skip
+    root = spans["invoke_agent asst_1"]
+    assert root.kind is SpanKind.CLIENT
+    assert root.parent is None
+    assert root.start_time == T0 * NS
+    assert root.end_time == (T0 + 4.0) * NS
+    assert root.status.status_code is StatusCode.UNSET
+    assert dict(root.attributes or {}) == {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.provider.name": "openai",
+        "openai.api.type": "assistants",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.response.model": "gpt-4o",
+        "gen_ai.response.id": "run_1",
+        "runwatch.run.id": "run_1",
+        "gen_ai.conversation.id": "thread_1",
+        "gen_ai.agent.id": "asst_1",
+        "gen_ai.response.finish_reasons": ("stop",),
+        "gen_ai.usage.input_tokens": 100,
+        "gen_ai.usage.output_tokens": 20,
+        "gen_ai.usage.cache_read.input_tokens": 10,
+        "gen_ai.usage.reasoning.output_tokens": 5,
+        "gen_ai.response.time_to_first_chunk": 1.25,
+        "runwatch.run.status": "completed",
+        "runwatch.run.reason": "none",
+        "runwatch.run.tool_calls": 1,
+    }
+    for name in ("queued", "in_progress", "execute_tool function", "message_creation"):
+        child = spans[name]
+        assert child.parent is not None
+        assert child.parent.span_id == root.context.span_id
+        assert child.context.trace_id == root.context.trace_id
+    tool = spans["execute_tool function"]
+    assert (tool.start_time, tool.end_time) == ((T0 + 0.6) * NS, (T0 + 1.0) * NS)
+    assert dict(tool.attributes or {}) == {
+        "runwatch.phase.kind": "step",
+        "runwatch.phase.key": "step_1",
+        "runwatch.phase.status": "completed",
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.type": "function",
+        "gen_ai.tool.name": "get_weather",
+    }
+    run = done[0].run  # type: ignore[union-attr]
+    assert run is not None
+    assert run.scratch["trace_id"] == format(root.context.trace_id, "032x")
+    assert run.scratch["span_id"] == format(root.context.span_id, "016x")
+    assert all(k.startswith("otel.") or k in ("trace_id", "span_id") for k in run.scratch)
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    assert rec.started == len(rec.exporter.get_finished_spans())
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "incomplete_is_error", "code", "error_type", "description"),
+    [
+        pytest.param("completed", "none", False, StatusCode.UNSET, None, None, id="completed"),
+        pytest.param("incomplete", "max_output_tokens", False, StatusCode.UNSET, None, None,
+                     id="incomplete"),
+        pytest.param("incomplete", "max_output_tokens", True, StatusCode.ERROR, "max_output_tokens",
+                     "max_output_tokens", id="incomplete-as-error"),
+        pytest.param("failed", "server_error", False, StatusCode.ERROR, "server_error", "server_error",
+                     id="failed"),
+        pytest.param("expired", "none", False, StatusCode.ERROR, "expired", "expired", id="expired"),
+        pytest.param("aborted", "stream_ended", False, StatusCode.ERROR, "stream_ended", "stream_ended",
+                     id="aborted"),
+        pytest.param("abandoned", "ttl_expired", False, StatusCode.ERROR, "ttl_expired", "ttl_expired",
+                     id="abandoned"),
+        pytest.param("unknown", "unknown_status", False, StatusCode.ERROR, "unknown_status",
+                     "unknown_status", id="unknown"),
+        pytest.param("cancelled", "cancelled", False, StatusCode.UNSET, None, None, id="cancelled"),
+        pytest.param("sparkling", "none", False, StatusCode.ERROR, "sparkling", "sparkling",
+                     id="open-status"),
+    ],
+)  # fmt: skip
+def test_run_status(
+    rec: Recorder,
+    status: str,
+    reason: str,
+    incomplete_is_error: bool,
+    code: StatusCode,
+    error_type: str | None,
+    description: str | None,
+) -> None:
+    """Each terminal status maps to the documented span status, ``error.type`` and reason
+    attributes; incomplete records its reason either way."""
+    feed(OtelSink(rec.provider, incomplete_is_error=incomplete_is_error),
+         life(api="responses", status=status, reason=reason))  # fmt: skip
+    root = rec.spans()["chat gpt-4o"]
+    attrs = dict(root.attributes or {})
+    assert root.status.status_code is code
+    assert root.status.description == description
+    assert attrs.get("error.type") == error_type
+    assert attrs["runwatch.run.status"] == status
+    assert attrs["runwatch.run.reason"] == reason
+    assert attrs.get("runwatch.run.incomplete_reason") == (reason if status == "incomplete" else None)
+
+
+@pytest.mark.parametrize(
+    ("api", "model", "assistant", "want"),
+    [
+        pytest.param("responses", "gpt-4o", None, "chat gpt-4o", id="responses"),
+        pytest.param("chat", "gpt-4o-mini", None, "chat gpt-4o-mini", id="chat"),
+        pytest.param("chat", None, None, "chat", id="chat-no-model"),
+        pytest.param("assistants", None, "asst_9", "invoke_agent asst_9", id="assistants"),
+        pytest.param("assistants", None, None, "invoke_agent", id="assistants-no-id"),
+        pytest.param("agents", "gpt-5", "asst_9", "invoke_agent", id="agents"),
+    ],
+)
+def test_span_names(rec: Recorder, api: str, model: str | None, assistant: str | None, want: str) -> None:
+    """The run span is named per the GenAI conventions, with a bare operation name when the
+    model or assistant is unknown; agent-like apis use ``invoke_agent``."""
+    sink = OtelSink(rec.provider)
+    run = Run(api=api, started_at=T0, request_model=model, assistant_id=assistant)  # type: ignore[arg-type]
+    sink(RunStarted(run, T0))
+    sink(RunFinished(run, Outcome("completed"), T0 + 1))
+    (span,) = rec.exporter.get_finished_spans()
+    assert span.name == want
+    assert dict(span.attributes or {})["gen_ai.operation.name"] == want.split(maxsplit=1)[0]
+
+
+def test_ids_learned_late(rec: Recorder) -> None:
+    """Ids and the response model unknown at RunStarted are set on the span once known (at the
+    next PhaseStarted), and the span is renamed when the model arrives."""
+    sink = OtelSink(rec.provider)
+    run = Run(api="chat", started_at=T0)
+    sink(RunStarted(run, T0))
+    run.run_id, run.model = "chatcmpl-1", "gpt-4o-2024-08-06"
+    phase = Phase("output_item", "output_item message", T0)
+    sink(PhaseStarted(run, phase, T0))
+    span = run.scratch["otel.span"]
+    attrs = span.attributes  # type: ignore[attr-defined]
+    assert attrs["gen_ai.response.id"] == "chatcmpl-1"
+    assert attrs["gen_ai.response.model"] == "gpt-4o-2024-08-06"
+    assert span.name == "chat gpt-4o-2024-08-06"  # type: ignore[attr-defined]
+    run.session_id = "sess_1"
+    sink(RunFinished(run, Outcome("completed", "stop"), T0 + 1))
+    spans = rec.spans()
+    assert dict(spans["chat gpt-4o-2024-08-06"].attributes or {})["gen_ai.conversation.id"] == "sess_1"
+    assert spans["output_item message"].end_time == (T0 + 1) * NS  # open phase ended with the run
+
+
+def test_pause_resume_and_anomaly_events(rec: Recorder) -> None:
+    """Pause, resume and anomalies become span events at their times; an anomaly without a run,
+    or after the run span ended, records nothing and does not raise."""
+    sink = OtelSink(rec.provider)
+    done = feed(sink, (t for t in life(pause=True) if not isinstance(t, RunFinished)))
+    run = done[0].run  # type: ignore[union-attr]
+    assert run is not None
+    sink(Anomaly("assistants", "unknown_event", run, T0 + 3.5, detail="thread.run.sparkle"))
+    sink(Anomaly(None, "malformed_json", None, T0 + 3.6))
+    sink(RunFinished(run, Outcome("completed"), T0 + 4))
+    sink(Anomaly("assistants", "event_after_terminal", run, T0 + 5))
+    sink(RunPaused(run, T0 + 6))
+    root = rec.spans()["invoke_agent asst_1"]
+    events = [(e.name, e.timestamp, dict(e.attributes or {})) for e in root.events]
+    assert events == [
+        ("runwatch.run.paused", (T0 + 1.0) * NS, {}),
+        ("runwatch.run.resumed", (T0 + 3.0) * NS, {}),
+        ("runwatch.anomaly", (T0 + 3.5) * NS, {"runwatch.anomaly.kind": "unknown_event"}),
+    ]
+
+
+def test_failed_phase_is_error(rec: Recorder) -> None:
+    """A phase that ends failed or expired has span status ERROR; cancelled does not."""
+    sink = OtelSink(rec.provider)
+    run = Run(api="assistants", started_at=T0)
+    sink(RunStarted(run, T0))
+    for i, status in enumerate(("failed", "expired", "cancelled")):
+        phase = Phase("step", f"step {status}", T0, key=f"step_{i}")
+        sink(PhaseStarted(run, phase, T0))
+        phase.status, phase.ended_at = status, T0 + 1
+        sink(PhaseEnded(run, phase, T0 + 1))
+    sink(RunFinished(run, Outcome("failed", "server_error"), T0 + 2))
+    spans = rec.spans()
+    assert spans["step failed"].status.status_code is StatusCode.ERROR
+    assert spans["step expired"].status.status_code is StatusCode.ERROR
+    assert spans["step cancelled"].status.status_code is StatusCode.UNSET
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        pytest.param("finished-twice", id="finished-twice"),
+        pytest.param("finished-without-started", id="finished-without-started"),
+        pytest.param("phase-ended-without-started", id="phase-ended-without-started"),
+        pytest.param("phase-after-finish", id="phase-after-finish"),
+        pytest.param("phase-started-twice", id="phase-started-twice"),
+        pytest.param("phase-ended-twice", id="phase-ended-twice"),
+    ],
+)
+def test_odd_orders(rec: Recorder, odd: str) -> None:
+    """Odd transition orders never raise, and every span that starts ends exactly once."""
+    sink = OtelSink(rec.provider)
+    run = Run(api="responses", started_at=T0, request_model="gpt-4o")
+    phase = Phase("output_item", "output_item message", T0, key="msg_1")
+    finished = RunFinished(run, Outcome("completed"), T0 + 2)
+    if odd != "finished-without-started":
+        sink(RunStarted(run, T0))
+    if odd == "phase-ended-without-started":
+        sink(PhaseEnded(run, phase, T0 + 1))
+    if odd in ("phase-started-twice", "phase-ended-twice"):
+        sink(PhaseStarted(run, phase, T0))
+        sink(PhaseStarted(run, phase, T0))
+        sink(PhaseEnded(run, phase, T0 + 1))
+        sink(PhaseEnded(run, phase, T0 + 1))
+    sink(finished)
+    if odd == "finished-twice":
+        sink(finished)
+    if odd == "phase-after-finish":
+        sink(PhaseStarted(run, phase, T0 + 3))
+        sink(PhaseEnded(run, phase, T0 + 4))
+    names = sorted(s.name for s in rec.exporter.get_finished_spans())
+    want = ["chat gpt-4o"] + (["output_item message"] if "twice" in odd and "phase" in odd else [])
+    assert names == sorted(want)
+    assert rec.started == len(names)
+
+
+def test_run_span_joins_the_current_trace(rec: Recorder) -> None:
+    """A run started while the application has a span open becomes its child (same trace)."""
+    sink = OtelSink(rec.provider)
+    tracer = rec.provider.get_tracer("app")
+    run = Run(api="chat", started_at=T0, request_model="gpt-4o")
+    with tracer.start_as_current_span("handle_request") as outer:
+        sink(RunStarted(run, T0))
+    sink(RunFinished(run, Outcome("completed", "stop"), T0 + 1))
+    root = rec.spans()["chat gpt-4o"]
+    assert root.parent is not None
+    assert root.parent.span_id == outer.get_span_context().span_id
+
+
+def test_global_provider_is_untouched() -> None:
+    """Without a provider the sink uses the global (no-op by default) tracer: nothing is
+    recorded, no trace id is invented, nothing raises."""
+    sink = OtelSink()
+    done = [sink(t) or t for t in life()]
+    run = done[0].run  # type: ignore[union-attr]
+    assert run is not None
+    assert "trace_id" not in run.scratch
+
+
+def test_genai_metrics(rec: Recorder) -> None:
+    """With a meter provider, the GenAI client histograms get one duration (with error.type on
+    failure), input/output token usage and one time-to-first-chunk per run."""
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    sink = OtelSink(rec.provider, meters)
+    feed(sink, life(api="responses"))
+    feed(sink, life(api="responses", status="failed", reason="not_a_known_code"))
+    data = reader.get_metrics_data()
+    assert data is not None
+    points: dict[str, list[tuple[dict[str, object], int, float]]] = {}
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                points[metric.name] = [
+                    (dict(p.attributes or {}), p.count, p.sum)  # type: ignore[union-attr]
+                    for p in metric.data.data_points
+                ]
+    base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+            "openai.api.type": "responses", "gen_ai.request.model": "gpt-4o",
+            "gen_ai.response.model": "gpt-4o"}  # fmt: skip
+    assert sorted(points["gen_ai.client.operation.duration"], key=str) == sorted(
+        [(base, 1, 4.0), ({**base, "error.type": "_other"}, 1, 4.0)], key=str
+    )
+    assert sorted(points["gen_ai.client.token.usage"], key=str) == sorted(
+        [({**base, "gen_ai.token.type": "input"}, 2, 200), ({**base, "gen_ai.token.type": "output"}, 2, 40)],
+        key=str,
+    )
+    assert points["gen_ai.client.operation.time_to_first_chunk"] == [(base, 2, 2.5)]
+    meters.shutdown()
+
+
+# -- all three sinks, random orders ------------------------------------------------------------
+
+KINDS = ["queued", "in_progress", "requires_action", "step", "output_item", "weird\x00kind"]
+OPS = st.one_of(
+    st.tuples(st.just("start"), st.integers(0, 2)),
+    st.tuples(st.just("phase_start"), st.integers(0, 2), st.integers(0, 3)),
+    st.tuples(st.just("phase_end"), st.integers(0, 2), st.integers(0, 3)),
+    st.tuples(st.just("first"), st.integers(0, 2)),
+    st.tuples(st.just("tool"), st.integers(0, 2), st.sampled_from(["function", "mcp", "bogus"])),
+    st.tuples(st.just("pause"), st.integers(0, 2)),
+    st.tuples(st.just("resume"), st.integers(0, 2)),
+    st.tuples(st.just("anomaly"), st.integers(-1, 2), st.sampled_from(["unknown_event", "x" * 300])),
+    st.tuples(
+        st.just("finish"),
+        st.integers(0, 2),
+        st.sampled_from([*STATUSES, "weird"]),
+        st.sampled_from(["none", "max_output_tokens", "server_error", "???"]),
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ops=st.lists(OPS, max_size=40),
+    apis=st.lists(st.sampled_from(["assistants", "responses", "chat", "agents"]), min_size=3, max_size=3),
+    models=st.lists(st.one_of(st.none(), st.text(max_size=120)), min_size=3, max_size=3),
+)
+def test_random_orders_never_break_the_sinks(
+    ops: list[tuple[object, ...]], apis: list[str], models: list[str | None]
+) -> None:
+    """Random valid-ish transition sequences (missing starts, duplicate finishes, phases out of
+    order, anomalies anywhere) fed through OtelSink, PrometheusSink and LogSink never raise; every
+    span that starts ends; runs_in_progress returns to 0; runs_total equals runs started."""
+    rec = Recorder()
+    registry = CollectorRegistry()
+    sinks = [OtelSink(rec.provider), PrometheusSink(registry, max_models=2), LogSink()]
+    runs = [Run(api=api, started_at=T0, request_model=m) for api, m in zip(apis, models, strict=True)]  # type: ignore[arg-type]
+    phases = [
+        [Phase(KINDS[(r + p) % len(KINDS)], f"phase {r}.{p}", T0 + p, key=f"k{p}",
+               tool_type="function" if p % 2 else None) for p in range(4)]
+        for r in range(3)
+    ]  # fmt: skip
+    touched: set[int] = set()
+    clock = T0
+
+    def emit(t: Transition) -> None:
+        for sink in sinks:
+            sink(t)
+
+    with structlog.testing.capture_logs():
+        for op in ops:
+            clock += 0.1
+            name, r = op[0], op[1]
+            assert isinstance(r, int)
+            run = runs[r] if r >= 0 else None
+            if run is not None and name != "anomaly":
+                touched.add(r)
+            if name == "start":
+                emit(RunStarted(runs[r], clock))
+            elif name == "phase_start":
+                emit(PhaseStarted(runs[r], phases[r][op[2]], clock))  # type: ignore[index]
+            elif name == "phase_end":
+                phase = phases[r][op[2]]  # type: ignore[index]
+                phase.ended_at = clock
+                emit(PhaseEnded(runs[r], phase, clock))
+            elif name == "first":
+                runs[r].first_token_at = clock
+                emit(FirstToken(runs[r], clock))
+            elif name == "tool":
+                emit(ToolCall(runs[r], str(op[2]), clock))
+            elif name == "pause":
+                emit(RunPaused(runs[r], clock))
+            elif name == "resume":
+                emit(RunResumed(runs[r], clock))
+            elif name == "anomaly":
+                emit(Anomaly(run.api if run else None, str(op[2]), run, clock))
+            else:
+                runs[r].ended_at = clock
+                emit(RunFinished(runs[r], Outcome(op[2], op[3]), clock))  # type: ignore[arg-type]
+        # The tracker guarantees a terminal for every run it touched.
+        for r in touched:
+            runs[r].ended_at = clock + 1
+            emit(RunFinished(runs[r], Outcome("aborted", "stream_ended"), clock + 1))
+
+    assert rec.started == len(rec.exporter.get_finished_spans())
+    assert all(s.end_time is not None for s in rec.exporter.get_finished_spans())
+
+    def total(family: str, sample: str) -> float:
+        return sum(s.value for m in registry.collect() if m.name == family for s in m.samples
+                   if s.name == sample)  # fmt: skip
+
+    assert total("runwatch_runs_in_progress", "runwatch_runs_in_progress") == 0
+    assert total("runwatch_runs", "runwatch_runs_total") == len(touched)
+    assert total("runwatch_runs_started", "runwatch_runs_started_total") == len(touched)
+    models_seen = {
+        s.labels["model"] for m in registry.collect() if m.name == "runwatch_runs" for s in m.samples
+    }
+    assert len(models_seen - {"unknown", "_other"}) <= 2
