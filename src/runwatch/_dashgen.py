@@ -578,7 +578,9 @@ def _burn_alerts(
                 "expr": "\nor\n".join(clauses),
                 "labels": {"severity": severity},
                 "annotations": {
-                    "summary": f"{{{{ $labels.api }}}} runs that {what}{reason} burn the error budget {pace}",
+                    "summary": (
+                        f"{{{{ $labels.api }}}} runs that {what}{reason} are burning the error budget {pace}"
+                    ),
                     "description": (
                         f"{{{{ $value | humanizePercentage }}}} of {{{{ $labels.api }}}} runs {what}{reason} "
                         f"over the long window: at least {slowest:g}x the tolerated "
@@ -618,13 +620,14 @@ def _rules_doc(
             },
         }
 
+    gauge = f"runwatch_runs_in_progress{_sel(sel)}"
     ttft = "runwatch_time_to_first_token_seconds"
     ttft_p95 = "histogram_quantile(0.95, sum by (api, le) (rate({m}_bucket{s}[30m]{o})))"
     errors = f"runwatch_internal_errors_total{_sel(sel)}"
     alerts: list[dict[str, object]] = [
         *_burn_alerts(
             prefix="RunwatchIncompleteRatio",
-            what="end incomplete",
+            what="ended incomplete",
             ratio="api:runwatch_runs_incomplete",
             per_reason=False,
             objective=objective,
@@ -633,7 +636,7 @@ def _rules_doc(
         ),
         *_burn_alerts(
             prefix="RunwatchIncompleteReason",
-            what="end incomplete",
+            what="ended incomplete",
             ratio="api_reason:runwatch_runs_incomplete",
             per_reason=True,
             objective=objective,
@@ -642,7 +645,7 @@ def _rules_doc(
         ),
         *_burn_alerts(
             prefix="RunwatchFailureRatio",
-            what="fail",
+            what="failed",
             ratio="api:runwatch_runs_failed",
             per_reason=False,
             objective=failure_objective,
@@ -653,9 +656,10 @@ def _rules_doc(
         spike("abandoned", "RunwatchAbandonedRunsSpike", "nobody submitted the tool outputs in time"),
         {
             "alert": "RunwatchRunsStuckInProgress",
-            # min_over_time per instance: in progress for the whole window, not a blip at scrape time.
-            "expr": f"sum by (api) (min_over_time(runwatch_runs_in_progress{_sel(sel)}[15m])) > 0\n"
-            f"unless on (api)\nsum by (api) (increase({runs}[15m])) > 0",
+            # Per instance: runs in progress 15 minutes ago (so a series born a minute ago, with
+            # its first run still going, does not count) and never back to 0 since then.
+            "expr": f"sum by (api) (\n  min_over_time({gauge}[15m])\n  and\n  ({gauge} offset 15m) > 0\n)"
+            f" > 0\nunless on (api)\nsum by (api) (increase({runs}[15m])) > 0",
             "labels": {"severity": "page"},
             "annotations": {
                 "summary": "{{ $labels.api }} runs are in progress but none has finished for 15 minutes",
