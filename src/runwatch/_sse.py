@@ -8,8 +8,9 @@ blank line that dispatches the frame. Output never depends on how the bytes were
 Two departures, both in the observer's interest:
 - a frame cut off by the end of the stream is returned by :meth:`SSEDecoder.end` marked
   ``truncated`` instead of being dropped silently;
-- a line longer than ``max_frame_bytes`` (or a frame whose data grows past it) is discarded and
-  counted in ``oversized`` so memory stays bounded on hostile input.
+- a line longer than ``max_frame_bytes`` (or a frame whose data lines add up to more) drops the
+  whole frame it belongs to, up to the next blank line, and is counted in ``oversized``; memory stays
+  bounded on hostile input, and no frame is ever dispatched with part of its data missing.
 
 JSON is never parsed here. :meth:`Frame.json` parses on demand and caches, so classifying a
 delta frame by its event name costs a dict look-up, not a ``json.loads``.
@@ -102,6 +103,7 @@ class SSEDecoder:
         "_data",
         "_data_size",
         "_discarding",
+        "_dropping",
         "_event",
         "_id",
         "_last_id",
@@ -113,10 +115,11 @@ class SSEDecoder:
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.max_frame_bytes = max_frame_bytes
-        self.oversized = 0  # lines/frames dropped for exceeding max_frame_bytes
+        self.oversized = 0  # frames dropped for exceeding max_frame_bytes
         self._buf = b""
         self._cr_pending = False
-        self._discarding = False
+        self._discarding = False  # skipping the rest of an oversized line
+        self._dropping = False  # skipping the rest of a frame that had an oversized line
         self._event: str | None = None
         self._data: list[str] = []
         self._data_size = 0
@@ -149,22 +152,27 @@ class SSEDecoder:
             buf = buf[nl + 1 :]
         end = buf.rfind(b"\n")
         if end < 0:
-            self._buf = buf
             if len(buf) > self.max_frame_bytes:
                 self._overflow()
+            else:
+                self._buf = buf
             return []
-        self._buf = buf[end + 1 :]
+        rest = buf[end + 1 :]
         frames = self._lines(buf[:end].split(b"\n"))
-        if len(self._buf) > self.max_frame_bytes:
+        # The unfinished line after the last newline belongs to the frame the lines above left open.
+        if len(rest) > self.max_frame_bytes:
             self._overflow()
+        else:
+            self._buf = rest
         return frames
 
     def end(self) -> list[Frame]:
         """Signal end of stream. Returns a frame marked ``truncated`` if one was cut off."""
-        if self._buf and not self._discarding:
+        if self._buf and not self._discarding and not self._dropping:
             self._line(self._buf)
         self._buf = b""
         self._discarding = False
+        self._dropping = False
         self._cr_pending = False
         if self._seen_field:
             frame = Frame(
@@ -180,9 +188,16 @@ class SSEDecoder:
         return bool(self._buf) or self._seen_field
 
     def _overflow(self) -> None:
-        self.oversized += 1
+        """The buffered line outgrew the limit: skip the rest of it, and drop its frame."""
         self._buf = b""
         self._discarding = True
+        self._drop()
+
+    def _drop(self) -> None:
+        if not self._dropping:
+            self.oversized += 1
+            self._dropping = True
+        self._reset()
 
     def _reset(self) -> None:
         self._event = None
@@ -194,9 +209,17 @@ class SSEDecoder:
 
     def _lines(self, lines: list[bytes]) -> list[Frame]:
         out: list[Frame] = []
+        limit = self.max_frame_bytes
         for line in lines:
             if line:
+                if self._dropping:
+                    continue
+                if len(line) > limit:
+                    self._drop()
+                    continue
                 self._line(line)
+            elif self._dropping:
+                self._dropping = False
             elif self._seen_field:
                 if self._data:
                     out.append(
@@ -211,8 +234,7 @@ class SSEDecoder:
     def _line(self, line: bytes) -> None:
         # Fast paths for the two fields that make up nearly every OpenAI frame.
         if line[:6] == b"data: ":
-            value = _decode(line[6:])
-            self._add_data(value)
+            self._add_data(_decode(line[6:]), len(line) - 6)
             return
         if line[:7] == b"event: ":
             self._event = _decode(line[7:])
@@ -230,7 +252,7 @@ class SSEDecoder:
                 raw = raw[1:]
             value = _decode(raw)
         if name == "data":
-            self._add_data(value)
+            self._add_data(value, 0 if colon < 0 else len(raw))
         elif name == "event":
             self._event = value
             self._seen_field = True
@@ -239,18 +261,16 @@ class SSEDecoder:
                 self._id = self._last_id = value
             self._seen_field = True
         elif name == "retry":
-            if value.isdigit():
+            if value.isascii() and value.isdigit():  # isdigit() alone accepts "²"; int() does not
                 self._retry = int(value)
             self._seen_field = True
         # Unknown fields are ignored, as the spec says.
 
-    def _add_data(self, value: str) -> None:
-        self._data_size += len(value)
+    def _add_data(self, value: str, size: int) -> None:
+        self._data_size += size  # in bytes, like the line limit, so chunking cannot change the verdict
         if self._data_size > self.max_frame_bytes:
             # A frame of many data lines can grow without any single long line; cap it too.
-            self.oversized += 1
-            self._data = []
-            self._data_size = 0
+            self._drop()
             return
         self._data.append(value)
         self._seen_field = True
