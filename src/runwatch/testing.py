@@ -46,9 +46,11 @@ __all__ = [
     "demo_server",
     "error_event",
     "parse_outcome",
+    "response_object",
     "responses_error_event",
     "responses_resume",
     "responses_stream",
+    "run_object",
     "split_frames",
     "sse_frame",
 ]
@@ -195,7 +197,7 @@ def responses_error_event(code: str, sequence_number: int, *, nested: bool = Tru
 _ASSISTANTS_DONE = sse_frame("[DONE]", event="done")
 
 
-def _run_object(
+def run_object(
     *,
     run_id: str,
     thread_id: str,
@@ -212,6 +214,7 @@ def _run_object(
     cancelled: bool = False,
     failed: bool = False,
 ) -> JSON:
+    """A ``thread.run`` object (the data of ``thread.run.*`` events and of ``GET .../runs/{id}``)."""
     return {
         "id": run_id,
         "object": "thread.run",
@@ -264,7 +267,7 @@ def _assistants_frames(
     frames: list[bytes] = []
 
     def run(st: str, **kw: Any) -> JSON:
-        return _run_object(
+        return run_object(
             status=st, t0=t0, run_id=run_id, thread_id=thread_id, assistant_id=assistant_id, model=model, **kw
         )
 
@@ -558,7 +561,7 @@ def _usage_responses(input_tokens: int, output_tokens: int, cached: int = 0, rea
     }
 
 
-def _response_object(
+def response_object(
     *,
     response_id: str,
     model: str,
@@ -572,6 +575,7 @@ def _response_object(
     tools: list[JSON] | None = None,
     completed_at: int | None = None,
 ) -> JSON:
+    """A ``response`` object (the ``response`` of lifecycle events and of ``GET /v1/responses/{id}``)."""
     return {
         "id": response_id,
         "object": "response",
@@ -634,7 +638,7 @@ def _responses_frames(
         frames.append(sse_frame(data, event=str(data["type"])))
 
     def resp(st: str, **kw: Any) -> JSON:
-        return _response_object(
+        return response_object(
             response_id=response_id, model=model, status=st, t0=t0, background=background, tools=tools, **kw
         )
 
@@ -1038,6 +1042,7 @@ def agent_session_events(
     t0: int = DEFAULT_T0,
     input_tokens: int = 120,
     session_created: bool = False,
+    first_event: int = 0,
 ) -> bytes:
     """The body of ``GET /v1/agents/sessions/{id}/events`` covering one or more turns.
 
@@ -1049,12 +1054,13 @@ def agent_session_events(
     live stream stays open and the SDK closes it after the idle that follows its turn.
     Turn failures arrive as ``turn.failed`` with ``turn.error.code`` (there is no
     ``incomplete``): ``max_output_tokens``, ``context_length_exceeded``, ``usage_limit_exceeded``...
+    ``first_event`` numbers the ``event_id`` values (the SDK drops repeated ids on one connection).
 
     >>> b"agent.session.turn.failed" in agent_session_events(["failed:max_output_tokens"])
     True
     """
     frames: list[bytes] = []
-    n_event = 0
+    n_event = first_event
     suffix = session_id.removeprefix("sess_")
 
     def emit(data: JSON) -> None:
