@@ -65,7 +65,9 @@ RECENT_MAX: Final = 4096
 #: Close reasons adapters pass to :meth:`StreamTracker.close`.
 _SNAPSHOT_OBJECTS: Final = frozenset({"thread.run", "response", "agent.session.turn"})
 
-CLOSE_REASONS: Final = frozenset({"stream_ended", "client_closed", "transport_error", "cancelled"})
+CLOSE_REASONS: Final = frozenset(
+    {"stream_ended", "client_closed", "transport_error", "cancelled", "handler_error", "poll"}
+)
 
 
 def _obj(value: object) -> JSONObject | None:
@@ -114,6 +116,7 @@ class RunTracker:
         "paused",
         "pending_error",
         "phase",
+        "polled",
         "proto",
         "run",
         "steps",
@@ -133,6 +136,7 @@ class RunTracker:
         self.pending_error: str | None = None
         self.unknown_status = False
         self.parked_until: float | None = None
+        self.polled = False
 
     @property
     def terminal(self) -> bool:
@@ -315,7 +319,9 @@ class RunTracker:
         """The stream carrying this run ended (cleanly or not) before a terminal status."""
         if self.terminal:
             return
-        if self.paused:
+        if self.paused or reason == "poll":
+            # Waiting for tool outputs, or a polled run between two polls: not over yet.
+            self.polled = reason == "poll"
             self.book.park(self, t, "abandoned", "ttl_expired")
             return
         if self.pending_error is not None:
@@ -651,9 +657,9 @@ class StreamTracker:
 
     def _chat_delta(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
         rt = self.current
-        if rt is None or rt.run.first_token_at is not None:
-            return
-        rt.first_token(t)
+        if rt is None or rt.run.first_token_at is None:
+            # The first chunks say which run this is and carry the first token: look at them.
+            self._chat_chunk(name, t, load, raw)
 
     def _chat_chunk(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
         rt = self.current
@@ -747,6 +753,9 @@ class RunBook:
             self.sweep(t)
         return StreamTracker(self, api, t, run_id_hint)
 
+    def is_parked(self, api: str, run_id: str) -> bool:
+        return (api, run_id) in self._parked
+
     @property
     def parked(self) -> int:
         return len(self._parked)
@@ -808,7 +817,7 @@ class RunBook:
             self._active[key] = stream
         rt = entry[0]
         rt.parked_until = None
-        if not rt.paused:
+        if not rt.paused and not rt.polled:
             rt.emit(RunResumed(rt.run, t))
         return rt
 

@@ -39,9 +39,9 @@ def _dashboards(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import cli as demo_cli
+    from .demo import cli as demo_cli  # type: ignore[attr-defined]
 
-    return demo_cli.run(args)
+    return int(demo_cli.run(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the embedded demo: a local OpenAI-compatible server + real SDK")
     try:
-        from .demo import cli as demo_cli
+        from .demo import cli as demo_cli  # type: ignore[attr-defined]
 
         demo_cli.add_arguments(demo)
     except ImportError:  # pragma: no cover - the demo ships with the package

@@ -1,0 +1,1 @@
+"""Adapters: the only code that knows httpx, httpx2 or the openai SDK."""
