@@ -498,3 +498,26 @@ def test_random_orders_never_break_the_sinks(
         s.labels["model"] for m in registry.collect() if m.name == "runwatch_runs" for s in m.samples
     }
     assert len(models_seen - {"unknown", "_other"}) <= 2
+
+
+def test_tool_step_renamed_when_tool_known_at_end(rec: Recorder) -> None:
+    """An Assistants tool step that only names its tool when it completes gets the final span
+    name and gen_ai.tool.type at PhaseEnded."""
+    sink = OtelSink(rec.provider)
+    run = Run(api="assistants", started_at=T0)
+    sink(RunStarted(run, T0))
+    step = Phase("step", "execute_tool", T0, key="step_1", attributes={"openai.step.type": "tool_calls"})
+    sink(PhaseStarted(run, step, T0))
+    step.name, step.tool_type, step.status, step.ended_at = (
+        "execute_tool code_interpreter",
+        "code_interpreter",
+        "completed",
+        T0 + 1,
+    )
+    sink(PhaseEnded(run, step, T0 + 1))
+    sink(RunFinished(run, Outcome("completed"), T0 + 2))
+    span = rec.spans()["execute_tool code_interpreter"]
+    attrs = dict(span.attributes or {})
+    assert attrs["gen_ai.tool.type"] == "code_interpreter"
+    assert attrs["gen_ai.operation.name"] == "execute_tool"
+    assert attrs["openai.step.type"] == "tool_calls"

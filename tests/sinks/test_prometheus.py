@@ -400,3 +400,27 @@ def test_ignores_transitions_it_does_not_measure(registry: CollectorRegistry) ->
     after = [(s.name, s.labels, s.value) for m in registry.collect() for s in m.samples
              if not s.name.endswith("_created")]  # fmt: skip
     assert before == after
+
+
+def test_default_registry_reused_by_a_second_sink() -> None:
+    """Two sinks on the default REGISTRY (as two default observers would build) do not raise
+    ``Duplicated timeseries`` and count into the same series. Runs in a fresh interpreter so
+    this test never touches the global registry of the test process."""
+    import subprocess
+    import sys
+
+    script = (
+        "from prometheus_client import REGISTRY\n"
+        "from runwatch._events import Run, RunStarted\n"
+        "from runwatch.sinks.prometheus import PrometheusSink\n"
+        "a, b = PrometheusSink(), PrometheusSink()\n"
+        "a(RunStarted(Run(api='chat', started_at=1.0), 1.0))\n"
+        "b(RunStarted(Run(api='chat', started_at=1.0), 1.0))\n"
+        "labels = {'api': 'chat', 'model': 'unknown'}\n"
+        "print(REGISTRY.get_sample_value('runwatch_runs_started_total', labels))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "2.0"

@@ -14,7 +14,7 @@ Per-run state lives in ``run.scratch``: ``otel.span``, ``otel.phases``, ``otel.d
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from runwatch._events import (
     Anomaly,
     FirstToken,
+    Phase,
     PhaseEnded,
     PhaseStarted,
     Run,
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 
 
 SCOPE: Final = "runwatch"
+
+# An open phase span: (the phase, its span, the name and tool type it started with).
+_OpenPhase: TypeAlias = "tuple[Phase, Span, str, str | None]"
 
 #: Every attribute key the sink may set on a run span.
 RUN_SPAN_ATTRIBUTES: Final = frozenset(
@@ -235,9 +239,9 @@ class OtelSink:
         scratch["otel.done"] = True
         end = _ns(run.ended_at if run.ended_at is not None else t.time)
         # Children first, so no phase outlives its run.
-        phases = cast("dict[int, tuple[object, Span]]", scratch.get("otel.phases") or {})
-        for _, child in phases.values():
-            child.end(end_time=end)
+        phases = cast("dict[int, _OpenPhase]", scratch.get("otel.phases") or {})
+        for entry in phases.values():
+            entry[1].end(end_time=end)
         phases.clear()
 
         self._refresh_ids(run, span)
@@ -323,7 +327,7 @@ class OtelSink:
         span = self._run_span(run, run.started_at)
         if span is None:
             return  # a phase after the terminal would never be ended
-        phases = cast("dict[int, tuple[object, Span]]", run.scratch["otel.phases"])
+        phases = cast("dict[int, _OpenPhase]", run.scratch["otel.phases"])
         if id(phase) in phases:
             return
         self._refresh_ids(run, span)
@@ -343,15 +347,21 @@ class OtelSink:
             start_time=_ns(phase.started_at),
         )
         # Keeping the phase alive keeps its id() from being reused while the span is open.
-        phases[id(phase)] = (phase, child)
+        phases[id(phase)] = (phase, child, phase.name, phase.tool_type)
 
     def _on_phase_ended(self, t: PhaseEnded) -> None:
         phase = t.phase
-        phases = cast("dict[int, tuple[object, Span]] | None", t.run.scratch.get("otel.phases"))
+        phases = cast("dict[int, _OpenPhase] | None", t.run.scratch.get("otel.phases"))
         entry = phases.pop(id(phase), None) if phases else None
         if entry is None:
             return  # never started (or already ended with the run): nothing to close
-        child = entry[1]
+        _, child, name, tool_type = entry
+        # Assistants tool steps often say which tool only when they complete.
+        if phase.name != name:
+            child.update_name(phase.name)
+        if phase.tool_type and phase.tool_type != tool_type:
+            child.set_attribute("gen_ai.operation.name", "execute_tool")
+            child.set_attribute("gen_ai.tool.type", phase.tool_type)
         if phase.status:
             child.set_attribute("runwatch.phase.status", phase.status)
             if phase.status in _FAILED_PHASES:
