@@ -24,6 +24,7 @@ import random
 import re
 import select
 import socket
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -561,6 +562,13 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = False  # a busy port must fail loudly, not be shared
     demo: DemoServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hanging up (an SDK closing a stream it has read enough of, stop() shutting sockets)
+        # are routine for a streaming server; anything else is a bug worth the traceback.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
 
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
