@@ -47,6 +47,7 @@ _COMMON_REASONS: Final = frozenset(
         "client_closed",
         "transport_error",
         "cancelled",
+        "handler_error",
         "ttl_expired",
         "http_error",
         "unknown_status",
