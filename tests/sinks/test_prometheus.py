@@ -382,8 +382,8 @@ def test_reasons_cover_the_installed_sdk() -> None:
     assert codes
     assert set(codes) <= REASONS["responses"]
     for api in ("assistants", "responses", "chat", "agents"):
-        assert {"none", "stream_ended", "client_closed", "transport_error", "cancelled", "ttl_expired",
-                "http_error", "unknown_status"} <= REASONS[api]  # fmt: skip
+        assert {"none", "stream_ended", "client_closed", "transport_error", "cancelled", "handler_error",
+                "ttl_expired", "http_error", "unknown_status"} <= REASONS[api]  # fmt: skip
 
 
 def test_ignores_transitions_it_does_not_measure(registry: CollectorRegistry) -> None:
