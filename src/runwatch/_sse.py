@@ -116,7 +116,7 @@ class SSEDecoder:
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.max_frame_bytes = max_frame_bytes
         self.oversized = 0  # frames dropped for exceeding max_frame_bytes
-        self._buf = b""
+        self._buf = bytearray()  # the unfinished line after the last newline
         self._cr_pending = False
         self._discarding = False  # skipping the rest of an oversized line
         self._dropping = False  # skipping the rest of a frame that had an oversized line
@@ -142,35 +142,41 @@ class SSEDecoder:
             # A trailing CR may be the first half of a CRLF; remember it so the LF is skipped.
             self._cr_pending = chunk[-1] == 0x0D
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buf = self._buf + chunk if self._buf else chunk
         if self._discarding:
-            # Drop the rest of an oversized line, up to its end.
-            nl = buf.find(b"\n")
+            # Drop the rest of an oversized line, up to its end (nothing is buffered meanwhile).
+            nl = chunk.find(b"\n")
             if nl < 0:
                 return []
             self._discarding = False
-            buf = buf[nl + 1 :]
-        end = buf.rfind(b"\n")
+            chunk = chunk[nl + 1 :]
+        end = chunk.rfind(b"\n")
         if end < 0:
-            if len(buf) > self.max_frame_bytes:
+            # Only the new chunk is scanned and appended: a long line arriving in many small chunks
+            # costs linear time, not a re-copy and re-scan of everything buffered so far.
+            if len(self._buf) + len(chunk) > self.max_frame_bytes:
                 self._overflow()
             else:
-                self._buf = buf
+                self._buf += chunk
             return []
-        rest = buf[end + 1 :]
-        frames = self._lines(buf[:end].split(b"\n"))
+        head = chunk[:end]
+        if self._buf:
+            self._buf += head
+            head = bytes(self._buf)
+        rest = chunk[end + 1 :]
+        self._buf = bytearray()
+        frames = self._lines(head.split(b"\n"))
         # The unfinished line after the last newline belongs to the frame the lines above left open.
         if len(rest) > self.max_frame_bytes:
             self._overflow()
         else:
-            self._buf = rest
+            self._buf += rest
         return frames
 
     def end(self) -> list[Frame]:
         """Signal end of stream. Returns a frame marked ``truncated`` if one was cut off."""
         if self._buf and not self._discarding and not self._dropping:
-            self._line(self._buf)
-        self._buf = b""
+            self._line(bytes(self._buf))
+        self._buf = bytearray()
         self._discarding = False
         self._dropping = False
         self._cr_pending = False
@@ -189,7 +195,7 @@ class SSEDecoder:
 
     def _overflow(self) -> None:
         """The buffered line outgrew the limit: skip the rest of it, and drop its frame."""
-        self._buf = b""
+        self._buf = bytearray()
         self._discarding = True
         self._drop()
 
