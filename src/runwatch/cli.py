@@ -39,7 +39,7 @@ def _dashboards(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import cli as demo_cli  # type: ignore[attr-defined]
+    from .demo import cli as demo_cli
 
     return int(demo_cli.run(args))
 
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the embedded demo: a local OpenAI-compatible server + real SDK")
     try:
-        from .demo import cli as demo_cli  # type: ignore[attr-defined]
+        from .demo import cli as demo_cli
 
         demo_cli.add_arguments(demo)
     except ImportError:  # pragma: no cover - the demo ships with the package
