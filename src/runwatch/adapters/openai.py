@@ -12,6 +12,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
+from .._endpoints import Endpoint, classify
 from .._events import JSONObject, PayloadLoader
 from .._observer import Observer, StreamSession, default_observer
 from .transport import MARK, http_module, wrap_transport
@@ -90,6 +91,13 @@ def describe(obj: Any) -> tuple[str, PayloadLoader, Any] | None:
         name = obj.get("type") or obj.get("object")
         return (name, _dump(obj), None) if isinstance(name, str) else None
     event = getattr(obj, "event", None)
+    if event is None and hasattr(obj, "event") and hasattr(obj, "data"):
+        # The handler helpers parse a flat `error` frame (not `thread.*`) into the event union's
+        # first member with event=None; the error's fields land in the model's extras.
+        extra = getattr(obj, "model_extra", None)
+        if isinstance(extra, dict) and isinstance(extra.get("message"), str):
+            flat = dict(extra)
+            return "error", lambda: flat, None
     if isinstance(event, str):  # Assistants: ThreadRunCompleted(event=..., data=Run)
         data = getattr(obj, "data", None)
         final = data if event.startswith("thread.run.") and not event.startswith("thread.run.step.") else None
@@ -147,6 +155,31 @@ def _tapped_session(obj: Any) -> StreamSession | None:
     return None
 
 
+def _endpoint(obj: Any, depth: int = 0) -> Endpoint | None:
+    """The endpoint the HTTP request behind ``obj`` (an SDK stream or helper) addressed.
+
+    A continuation (``submit_tool_outputs``, a Responses resume with ``starting_after``) names its
+    run only in the URL: without it a watched continuation would start a second run.
+    """
+    if depth > 3:
+        return None
+    for attr in ("response", "_raw_stream", "_stream", "_AssistantEventHandler__stream"):
+        inner = getattr(obj, attr, None)
+        if inner is None:
+            continue
+        request = getattr(inner, "request", None) if attr == "response" else None
+        if request is not None:
+            try:
+                return classify(str(request.method), str(request.url.path))
+            except Exception:
+                return None
+        if attr != "response":
+            found = _endpoint(inner, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
 class _Observation:
     """What a watched stream or handler feeds: a session (None when the tap already observes)."""
 
@@ -155,9 +188,14 @@ class _Observation:
     def __init__(self, observer: Observer, source: Any) -> None:
         self.observer = observer
         self.final: Any = None
-        self.session: StreamSession | None = (
-            None if _tapped_session(source) is not None else observer.stream()
-        )
+        self.session: StreamSession | None = None
+        if _tapped_session(source) is None:
+            endpoint = _endpoint(source)
+            self.session = (
+                observer.stream(endpoint.api, run_id_hint=endpoint.run_id)
+                if endpoint is not None
+                else observer.stream()
+            )
         if self.session is not None:
             weakref.finalize(self, self.session.close, "client_closed")
 
@@ -502,4 +540,14 @@ def handler(event_handler: Any, observer: Observer | None = None) -> Any:
             _HANDLER_ATTR: state,
         }
     )
+    # Already bound to its stream (``watch(manager)`` sees the handler only after the SDK's
+    # ``__enter__`` called ``_init``): observe that stream now, or nothing would be observed.
+    bound = getattr(h, "_AssistantEventHandler__stream", None) or getattr(
+        h, "_AsyncAssistantEventHandler__stream", None
+    )
+    if bound is not None:
+        try:
+            state["obs"] = _Observation(observer, bound)
+        except Exception as exc:
+            observer.safety.report("adapter", exc)
     return h
