@@ -274,6 +274,8 @@ class RunTracker:
     def item_start(self, item: JSONObject, t: float) -> None:
         kind = _str(item, "type") or "unknown"
         key = _str(item, "id") or f"item-{len(self.items)}"
+        if key in self.items:
+            return  # a repeated ``added`` for an open item: replacing it would leave its phase open
         tool = self.proto.tool_types.get(kind)
         phase = Phase(
             "output_item",
@@ -490,8 +492,7 @@ class StreamTracker:
         if self.closed:
             return
         self.closed = True
-        if self.passive:
-            return
+        # A passive stream still settles the runs it started before it went passive.
         if self.done_seen:
             reason = "stream_ended"
         trackers = list(self.runs.values())
@@ -524,7 +525,7 @@ class StreamTracker:
                 if rt.run.run_id is None and run_id is not None:
                     rt.run.run_id = run_id
                     if not self.book.claim(rt, self):
-                        self.passive = True
+                        self._duplicate(rt, run_id, t)
                         return None
                 return rt
         if run_id is not None:
@@ -548,6 +549,17 @@ class StreamTracker:
             self.book.claim(rt, self)
         self._adopt(rt, key)
         return rt
+
+    def _duplicate(self, rt: RunTracker, run_id: str, t: float) -> None:
+        """``rt`` started before its id was known (a resume stream names its response only at the
+        end), and the id turns out to be observed by another stream, or finished there already.
+        Its RunStarted cannot be taken back; end it now, once, saying why, and stop observing.
+        The id stays with the other stream's run (the anomaly names it), so finishing this one
+        cannot unregister that one."""
+        rt.run.run_id = None
+        self.passive = True
+        rt.anomaly("duplicate_observation", t, run_id)
+        rt.finish("unknown", "duplicate_observation", t)
 
     def _adopt(self, rt: RunTracker, key: str | None) -> None:
         if key is not None:
@@ -770,6 +782,8 @@ class RunBook:
             owner = self._active.get(key)
             if owner is not None and owner is not stream and not owner.closed:
                 return False
+            if owner is None and key in self._recent:
+                return False  # finished moments ago on another stream
             self._active[key] = stream
             self._owners[id(rt)] = key
         return True
