@@ -428,8 +428,12 @@ class StreamTracker:
                 elif payload is not None and payload.get("object") == "chat.completion.chunk":
                     name = "chat.completion.chunk"
                 else:
+                    # The detail goes to logs: say how big the data was, never what it said
+                    # (an unknown event's payload may be model output or tool arguments).
                     self._anomaly(
-                        "malformed_json" if payload is None else "unknown_event", t, frame.data[:80]
+                        "malformed_json" if payload is None else "unknown_event",
+                        t,
+                        f"unnamed event, {len(frame.data)} chars",
                     )
                     return
         elif frame.is_done:

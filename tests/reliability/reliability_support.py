@@ -110,6 +110,13 @@ class Rig:
         assert self.total("runwatch_runs_started_total") == self.total("runwatch_runs_total")
 
 
+def quiet_logger() -> Any:
+    """A real structlog logger whose rendered output goes nowhere (the log sink still runs in full)."""
+    import structlog
+
+    return structlog.wrap_logger(structlog.ReturnLogger(), processors=[structlog.processors.JSONRenderer()])
+
+
 def make_rig(
     *,
     raise_errors: bool | None = None,

@@ -12,13 +12,13 @@ from collections import Counter
 from typing import Any
 
 import httpx2
-import structlog
 from reliability_support import (
     SSE,
     async_client,
     body_for,
     make_rig,
     open_stream,
+    quiet_logger,
     sync_client,
 )
 
@@ -83,11 +83,6 @@ def _counted(rig: Any) -> Counter[tuple[str, str, str]]:
     return counted
 
 
-def _quiet_logger() -> Any:
-    """A real structlog logger whose output goes nowhere (the log sink still runs in full)."""
-    return structlog.wrap_logger(structlog.ReturnLogger(), processors=[structlog.processors.JSONRenderer()])
-
-
 def _check_exact(rig: Any, n: int) -> None:
     assert _counted(rig) == _expected(n)
     assert rig.total("runwatch_runs_started_total") == n
@@ -102,7 +97,7 @@ def _check_exact(rig: Any, n: int) -> None:
 def test_threads_16x50_one_observer() -> None:
     """16 threads each read 50 streams (all four APIs, mixed outcomes) through one instrumented
     client: runs_total by (api, status, reason) equals exactly what was served."""
-    rig = make_rig(logger=_quiet_logger())
+    rig = make_rig(logger=quiet_logger())
     client = runwatch.instrument(sync_client(_handler_sync), rig.observer)
     errors: list[BaseException] = []
     barrier = threading.Barrier(16)
@@ -131,7 +126,7 @@ def test_threads_16x50_one_observer() -> None:
 def test_asyncio_500_tasks_one_observer() -> None:
     """500 asyncio tasks read one stream each, interleaved on one loop, through one observer:
     exact counts, no run left in progress, one run span per stream."""
-    rig = make_rig(logger=_quiet_logger())
+    rig = make_rig(logger=quiet_logger())
 
     async def main() -> None:
         client = runwatch.instrument(async_client(_handler_async), rig.observer)
