@@ -523,6 +523,16 @@ class StreamTracker:
             if rt is not None:
                 self.current = rt
                 return rt
+            rt = self.current
+            if rt is not None and rt.run.run_id is None and not rt.terminal:
+                # A delta arrived before the turn's first lifecycle event (a stream joined mid-turn):
+                # the run it started is this turn.
+                rt.run.run_id = key
+                if not self.book.claim(rt, self):
+                    self._duplicate(rt, key, t)
+                    return None
+                self.runs[key] = rt
+                return rt
         else:
             rt = self.current
             if rt is not None and (run_id is None or rt.run.run_id in (None, run_id)):
@@ -566,10 +576,11 @@ class StreamTracker:
         rt.finish("unknown", "duplicate_observation", t)
 
     def _adopt(self, rt: RunTracker, key: str | None) -> None:
+        old = self.current
+        if old is not None and old is not rt and not old.terminal and old not in self.runs.values():
+            self.runs[str(id(old))] = old  # keep it so close() settles it
         if key is not None:
             self.runs[key] = rt
-        elif self.current is not None and self.current is not rt and not self.current.terminal:
-            self.runs[str(id(self.current))] = self.current  # keep it so close() settles it
         self.current = rt
 
     def _run_for(self, payload: JSONObject, t: float, snap: JSONObject | None) -> RunTracker | None:
