@@ -1,0 +1,658 @@
+"""RunTracker / StreamTracker / RunBook: outcomes of every transcript, pauses, TTLs, duplicates,
+anomalies, and the invariant that every run that starts finishes exactly once."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from runwatch import protocols
+from runwatch._endpoints import classify
+from runwatch._events import (
+    APIS,
+    Anomaly,
+    FirstToken,
+    PhaseEnded,
+    PhaseStarted,
+    Run,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    ToolCall,
+    Transition,
+)
+from runwatch._replay import replay
+from runwatch._sse import Frame, SSEDecoder
+from runwatch._tracker import CLOSE_REASONS, DEFAULT_TTL, RunBook, StreamTracker
+
+DATA = Path(__file__).resolve().parent / "data"
+EXPECTED: dict[str, Any] = json.loads((DATA / "expected.json").read_text())
+
+
+# ------------------------------------------------------------------------------------ helpers
+@dataclass
+class Collect:
+    """A collecting emit: every transition, in order."""
+
+    transitions: list[Transition] = field(default_factory=list)
+
+    def __call__(self, t: Transition) -> None:
+        self.transitions.append(t)
+
+    def of(self, kind: type) -> list[Any]:
+        return [t for t in self.transitions if isinstance(t, kind)]
+
+    def finished(self) -> list[tuple[str | None, str, str]]:
+        return [(t.run.run_id, t.outcome.status, t.outcome.reason) for t in self.of(RunFinished)]
+
+    def anomalies(self) -> list[str]:
+        return [a.kind for a in self.of(Anomaly)]
+
+    def kinds(self, run: Run) -> list[str]:
+        return [type(t).__name__ for t in self.transitions if getattr(t, "run", None) is run]
+
+
+def frames_of(body: bytes) -> list[Frame]:
+    d = SSEDecoder()
+    return d.feed(body) + d.end()
+
+
+def load(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def play(
+    book: RunBook,
+    body: bytes,
+    t: float = 0.0,
+    api: Any = None,
+    hint: str | None = None,
+    reason: str = "stream_ended",
+) -> StreamTracker:
+    stream = book.stream(api, t, hint)
+    for frame in frames_of(body):
+        stream.frame(frame, t)
+    stream.close(reason, t)
+    return stream
+
+
+def frame(event: str | None, data: object) -> Frame:
+    return Frame(event, data if isinstance(data, str) else json.dumps(data, separators=(",", ":")))
+
+
+def hints_for(case: dict[str, Any]) -> list[str | None]:
+    hints: list[str | None] = []
+    for request in case["requests"]:
+        method, path = request.split(" ", 1)
+        endpoint = classify(method, path)
+        hints.append(endpoint.run_id if endpoint is not None else None)
+    return hints
+
+
+def reencode(body: bytes, ending: bytes) -> bytes:
+    return body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", ending)
+
+
+# ------------------------------------------------------------------------- transcript table
+ENDINGS = {"lf": b"\n", "crlf": b"\r\n", "cr": b"\r"}
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+@pytest.mark.parametrize(("case"), [pytest.param(name, id=name) for name in EXPECTED])
+def test_transcript_outcomes(case: str, ending: str) -> None:
+    """Replaying each recorded case (re-encoded with LF, CRLF or CR line endings) yields exactly the
+    runs expected.json lists, in order of start: api, id, model, status, reason and phase kinds."""
+    spec = EXPECTED[case]
+    bodies = [reencode(load(f), ENDINGS[ending]) for f in spec["files"]]
+    started: list[Run] = []
+
+    def sink(t: Transition) -> None:
+        if isinstance(t, RunStarted):
+            started.append(t.run)
+
+    result = replay(bodies, sink=sink, run_id_hints=hints_for(spec))
+    got = [
+        {
+            "api": r.api,
+            "run_id": r.run_id,
+            "model": r.model,
+            "status": r.outcome.status if r.outcome else None,
+            "reason": r.outcome.reason if r.outcome else None,
+            "phases": result.phase_kinds(r),
+        }
+        for r in started
+    ]
+    assert got == spec["runs"]
+    assert sorted(map(id, result.runs)) == sorted(map(id, started))  # each started run finished once
+
+
+# ------------------------------------------------------------------- requires_action and TTL
+def test_requires_action_pause_and_resume_across_two_streams() -> None:
+    """A run paused at requires_action is ONE run across the tool-output continuation stream:
+    RunPaused, then RunResumed, one RunStarted, one RunFinished with the true terminal."""
+    c = Collect()
+    book = RunBook(c)
+    play(book, load("assistants_requires_action_part1.sse"), t=10.0)
+    assert [type(t) for t in c.of(RunPaused)] == [RunPaused]
+    assert not c.of(RunFinished)
+    assert book.parked == 1
+    play(book, load("assistants_requires_action_part2.sse"), t=20.0, hint="run_a100")
+    assert len(c.of(RunStarted)) == 1
+    assert c.finished() == [("run_a100", "completed", "none")]
+    order = [type(t).__name__ for t in c.transitions if type(t) in (RunPaused, RunResumed, RunFinished)]
+    assert order == ["RunPaused", "RunResumed", "RunFinished"]
+    assert book.parked == 0
+
+
+def test_requires_action_resume_found_by_run_id_without_hint() -> None:
+    """The continuation names its run in its first event, so no URL hint is needed to resume."""
+    c = Collect()
+    book = RunBook(c)
+    play(book, load("assistants_requires_action_part1.sse"), t=10.0)
+    play(book, load("assistants_requires_action_part2.sse"), t=20.0)
+    assert c.finished() == [("run_a100", "completed", "none")]
+    assert len(c.of(RunStarted)) == 1
+
+
+def test_paused_run_never_resumed_is_abandoned_after_ttl_not_before() -> None:
+    """A requires_action run whose caller never comes back stays open until the TTL, then ends
+    abandoned / ttl_expired exactly once."""
+    c = Collect()
+    book = RunBook(c, ttl=DEFAULT_TTL)
+    play(book, load("assistants_requires_action_part1.sse"), t=100.0)
+    assert book.sweep(100.0 + DEFAULT_TTL - 0.001) == 0
+    assert not c.of(RunFinished)
+    assert book.parked == 1
+    assert book.sweep(100.0 + DEFAULT_TTL) == 1
+    assert c.finished() == [("run_a100", "abandoned", "ttl_expired")]
+    assert book.parked == 0
+    assert book.sweep(1e12) == 0
+    assert len(c.of(RunFinished)) == 1
+
+
+def test_new_stream_after_ttl_sweeps_expired_runs_first() -> None:
+    """Opening a stream settles runs whose TTL passed, so a late continuation cannot revive them."""
+    c = Collect()
+    book = RunBook(c, ttl=60.0)
+    play(book, load("assistants_requires_action_part1.sse"), t=0.0)
+    play(book, load("assistants_requires_action_part2.sse"), t=61.0)
+    assert c.finished()[0] == ("run_a100", "abandoned", "ttl_expired")
+    assert len(c.of(RunFinished)) == len(c.of(RunStarted))
+
+
+# ---------------------------------------------------------------------------- duplicates
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_run_observed_by_two_streams_at_once_is_counted_once(first: str) -> None:
+    """Two open streams carrying the same run (transport tap + SDK wrapper) start and finish it
+    once; the second stream goes passive."""
+    c = Collect()
+    book = RunBook(c)
+    a = book.stream(None, 0.0)
+    b = book.stream(None, 0.0)
+    order = (a, b) if first == "a" else (b, a)
+    for f in frames_of(load("responses_completed.sse")):
+        for s in order:
+            s.frame(f, 1.0)
+    a.close("stream_ended", 2.0)
+    b.close("stream_ended", 2.0)
+    assert len(c.of(RunStarted)) == 1
+    assert c.finished() == [("resp_r001", "completed", "none")]
+    assert len(c.of(FirstToken)) == 1
+    assert (a.passive, b.passive) == ((False, True) if first == "a" else (True, False))
+
+
+def test_run_observed_again_right_after_it_finished_is_not_counted_twice() -> None:
+    """A second observer that starts reading after the first one saw the terminal stays passive."""
+    c = Collect()
+    book = RunBook(c)
+    play(book, load("chat_stop.sse"))
+    second = play(book, load("chat_stop.sse"), t=1.0)
+    assert second.passive
+    assert len(c.of(RunStarted)) == len(c.of(RunFinished)) == 1
+
+
+@pytest.mark.parametrize("tap_first", [True, False], ids=["tap-first", "wrapper-first"])
+def test_anonymous_resume_seen_twice_never_leaks_or_double_counts(tap_first: bool) -> None:
+    """Regression: a resume stream names its response only in the terminal event. Seen by a tap
+    (with the URL hint) and a wrapper (without), the wrapper's run starts before its id is known.
+    It used to be either never finished (wrapper first: it went passive and close() skipped it) or
+    finished as a second ``completed`` run (tap first). Now the real run completes once, and the
+    wrapper's anonymous run ends once as unknown / duplicate_observation with an anomaly."""
+    c = Collect()
+    book = RunBook(c)
+    play(book, load("responses_resume_part1.sse"), t=0.0, reason="transport_error")
+    assert book.parked == 1
+    tap = book.stream("responses", 1.0, "resp_r100")
+    wrapper = book.stream(None, 1.0)
+    order = (tap, wrapper) if tap_first else (wrapper, tap)
+    for f in frames_of(load("responses_resume_part2.sse")):
+        for s in order:
+            s.frame(f, 2.0)
+    for s in order:
+        s.close("stream_ended", 3.0)
+    book.flush(1e9)
+    assert sorted(c.finished(), key=str) == sorted(
+        [("resp_r100", "completed", "none"), (None, "unknown", "duplicate_observation")], key=str
+    )
+    assert "duplicate_observation" in c.anomalies()
+    assert len(c.of(RunStarted)) == 2
+    assert not book._active
+    assert not book._owners
+    assert book.parked == 0
+
+
+# ------------------------------------------------------------------------------- anomalies
+def test_events_after_terminal_are_anomalies_and_never_refinish() -> None:
+    """Anything a stream says about a run after its terminal (a delta, a second terminal, a new
+    status) is an event_after_terminal anomaly; RunFinished stays single and unchanged."""
+    c = Collect()
+    book = RunBook(c)
+    stream = book.stream(None, 0.0)
+    frames = frames_of(load("responses_completed.sse"))
+    for f in frames:
+        stream.frame(f, 1.0)
+    terminal = next(f for f in frames if f.event == "response.completed")
+    delta = next(f for f in frames if f.event == "response.output_text.delta")
+    failed = json.loads(terminal.data)
+    failed["type"] = "response.failed"
+    failed["response"]["status"] = "failed"
+    failed["response"]["error"] = {"code": "server_error", "message": "x"}
+    for f in (delta, terminal, frame("response.failed", failed)):
+        stream.frame(Frame(f.event, f.data), 2.0)
+    stream.close("stream_ended", 3.0)
+    assert c.finished() == [("resp_r001", "completed", "none")]
+    assert c.anomalies().count("event_after_terminal") == 3
+
+
+def test_unknown_events_are_anomalies_and_known_ones_still_count() -> None:
+    """An unknown event name in a known protocol is an unknown_event anomaly, never fatal; the run
+    still completes normally."""
+    c = Collect()
+    play(RunBook(c), load("responses_unknown_events.sse"))
+    assert c.finished() == [("resp_h001", "completed", "none")]
+    assert "unknown_event" in c.anomalies()
+
+
+@pytest.mark.parametrize(
+    ("filename", "run_id"),
+    [
+        pytest.param("responses_unknown_status.sse", None, id="responses"),
+        pytest.param("assistants_unknown_status.sse", None, id="assistants"),
+    ],
+)
+def test_unknown_status_ends_unknown_with_anomaly(filename: str, run_id: None) -> None:
+    """A run whose last status nobody knows ends unknown / unknown_status with an anomaly."""
+    c = Collect()
+    play(RunBook(c), load(filename))
+    assert [(s, r) for _, s, r in c.finished()] == [("unknown", "unknown_status")]
+    assert "unknown_status" in c.anomalies()
+
+
+def test_unknown_event_in_unknown_protocol_before_anything_is_an_anomaly() -> None:
+    """A stream whose first events belong to no protocol records anomalies and starts no run."""
+    c = Collect()
+    stream = RunBook(c).stream(None, 0.0)
+    stream.frame(frame("ping", {"x": 1}), 0.0)
+    stream.frame(frame(None, {"no": "type"}), 0.0)
+    stream.frame(frame("error", {"code": "server_error", "message": "x"}), 0.0)
+    stream.close("stream_ended", 1.0)
+    assert c.anomalies() == ["unknown_event", "unknown_event", "unknown_api"]
+    assert not c.of(RunStarted)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param("{broken", id="broken"),
+        pytest.param("[1,2]", id="not-an-object"),
+        pytest.param('{"type":"response.created","response":[]}', id="snapshot-not-an-object"),
+    ],
+)
+def test_malformed_json_is_an_anomaly(data: str) -> None:
+    """A lifecycle frame whose JSON is broken (or not the expected object) is a malformed_json
+    anomaly; the stream goes on and its run still ends honestly."""
+    c = Collect()
+    book = RunBook(c)
+    stream = book.stream(None, 0.0)
+    frames = frames_of(load("responses_completed.sse"))
+    stream.frame(frames[0], 0.0)
+    stream.frame(Frame("response.in_progress", data), 0.0)
+    for f in frames[1:]:
+        stream.frame(f, 1.0)
+    stream.close("stream_ended", 2.0)
+    assert "malformed_json" in c.anomalies()
+    assert c.finished() == [("resp_r001", "completed", "none")]
+
+
+def test_truncated_frame_is_an_anomaly_and_the_run_aborts() -> None:
+    """A stream cut mid-frame records truncated_frame and ends the run aborted / stream_ended."""
+    c = Collect()
+    play(RunBook(c), load("responses_truncated_mid_frame.sse"))
+    assert "truncated_frame" in c.anomalies()
+    assert [(s, r) for _, s, r in c.finished()] == [("aborted", "stream_ended")]
+
+
+def test_stream_without_terminal_is_missing_terminal_and_close_reason_is_kept() -> None:
+    """No terminal: the run ends aborted with the adapter's close reason (missing_terminal only for
+    a stream that ended by itself)."""
+    for reason in sorted(CLOSE_REASONS - {"poll"}):  # "poll" parks a polled run: not an ending
+        c = Collect()
+        play(RunBook(c), load("responses_no_terminal.sse"), reason=reason)
+        assert [(s, r) for _, s, r in c.finished()] == [("aborted", reason)]
+        assert ("missing_terminal" in c.anomalies()) == (reason == "stream_ended")
+
+
+# ---------------------------------------------------------------------------------- errors
+ERROR_CASES = [
+    pytest.param(
+        "responses", {"type": "error", "code": "server_error", "message": "m"}, "server_error", id="flat"
+    ),
+    pytest.param(
+        "responses",
+        {"type": "error", "error": {"type": "server_error", "code": "insufficient_quota", "message": "m"}},
+        "insufficient_quota",
+        id="nested",
+    ),
+    pytest.param(
+        "responses",
+        {"type": "error", "error": {"type": "invalid_request_error"}},
+        "invalid_request_error",
+        id="nested-type-only",
+    ),
+    pytest.param("responses", {"message": "m"}, "none", id="no-code"),
+    pytest.param("responses", "{not json", "none", id="broken"),
+    pytest.param(
+        "assistants",
+        {"code": "rate_limit_exceeded", "message": "m"},
+        "rate_limit_exceeded",
+        id="assistants-flat",
+    ),
+]
+
+
+@pytest.mark.parametrize(("api", "payload", "code"), ERROR_CASES)
+def test_error_event_fails_the_run_with_its_code(api: str, payload: object, code: str) -> None:
+    """An ``error`` event (flat or nested) ends the current run failed with the error's code, even
+    when the stream then just stops."""
+    c = Collect()
+    book = RunBook(c)
+    stream = book.stream(None, 0.0)
+    first = "responses_completed.sse" if api == "responses" else "assistants_completed.sse"
+    stream.frame(frames_of(load(first))[0], 0.0)
+    stream.frame(frame("error", payload), 1.0)
+    stream.close("stream_ended", 2.0)
+    assert [(s, r) for _, s, r in c.finished()] == [("failed", code)]
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        pytest.param("responses_error_event_flat.sse", "failed", id="responses-flat"),
+        pytest.param("responses_nested_error_then_failed.sse", "failed", id="responses-nested-then-failed"),
+        pytest.param("assistants_error_event.sse", "failed", id="assistants"),
+    ],
+)
+def test_error_transcripts_fail_once(filename: str, expected: str) -> None:
+    """Recorded error streams end failed exactly once, whatever follows the error event."""
+    c = Collect()
+    play(RunBook(c), load(filename))
+    assert [s for _, s, _ in c.finished()] == [expected]
+    assert len(c.of(RunStarted)) == 1
+
+
+def test_error_before_any_run_starts_one_from_the_hint() -> None:
+    """An error that arrives before any lifecycle event of a known protocol still fails a run (the
+    one the request named), rather than vanishing."""
+    c = Collect()
+    stream = RunBook(c).stream("responses", 0.0, "resp_x")
+    stream.frame(frame("error", {"type": "error", "error": {"code": "server_error"}}), 0.0)
+    stream.close("stream_ended", 1.0)
+    assert c.finished() == [("resp_x", "failed", "server_error")]
+
+
+# ------------------------------------------------------------------------------ chat, agents
+def test_chat_usage_chunk_after_finish_reason_gives_tokens() -> None:
+    """The include_usage chunk arrives after finish_reason and before [DONE]; its tokens land on the
+    run that RunFinished reports."""
+    c = Collect()
+    play(RunBook(c), load("chat_stop.sse"))
+    (done,) = c.of(RunFinished)
+    usage = json.loads(frames_of(load("chat_stop.sse"))[-2].data)["usage"]
+    assert (done.run.usage.input, done.run.usage.output) == (
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
+    assert (done.outcome.status, done.outcome.reason) == ("completed", "none")
+
+
+def test_chat_without_usage_has_no_tokens_and_length_is_incomplete() -> None:
+    """Without the usage chunk tokens stay unknown (None), and finish_reason length is incomplete."""
+    c = Collect()
+    play(RunBook(c), load("chat_length_no_usage.sse"))
+    (done,) = c.of(RunFinished)
+    assert done.run.usage.items() == []
+    assert (done.outcome.status, done.outcome.reason) == ("incomplete", "length")
+
+
+def test_chat_tool_calls_are_counted() -> None:
+    """Each chat tool call (its first chunk carries its id) is one ToolCall."""
+    c = Collect()
+    play(RunBook(c), load("chat_tool_calls.sse"))
+    body = load("chat_tool_calls.sse").decode()
+    assert len(c.of(ToolCall)) == body.count('"type":"function"')
+    assert len(c.of(ToolCall)) >= 1
+
+
+def test_agents_session_with_several_turns() -> None:
+    """One agent events stream carrying three turns gives three runs (turn ids), each with the
+    session's model and its own outcome, and one first token each."""
+    c = Collect()
+    play(RunBook(c), load("agents_session_three_turns.sse"))
+    expected = EXPECTED["agents_session_three_turns"]["runs"]
+    assert sorted(c.finished()) == sorted((r["run_id"], r["status"], r["reason"]) for r in expected)
+    assert len(expected) == 3
+    assert {t.run.model for t in c.of(RunFinished)} == {expected[0]["model"]}
+    assert len(c.of(FirstToken)) == 3
+    assert all(t.run.session_id for t in c.of(RunFinished))
+
+
+def test_agents_stream_joined_mid_turn_is_one_run_per_turn() -> None:
+    """Regression: a session events stream joined mid-turn starts with a delta (no turn yet known).
+    The run that delta started used to be replaced, never finished, when the turn's lifecycle event
+    arrived; now it IS that turn: one run, one RunFinished, with the turn's id and outcome."""
+    c = Collect()
+    stream = RunBook(c).stream(None, 0.0)
+    frames = frames_of(load("agents_completed.sse"))
+    first_delta = next(i for i, f in enumerate(frames) if f.event == "agent.session.turn.output_text.delta")
+    for f in frames[first_delta:]:
+        stream.frame(f, 1.0)
+    stream.close("stream_ended", 2.0)
+    expected = EXPECTED["agents_completed"]["runs"][0]
+    assert len(c.of(RunStarted)) == 1
+    assert c.finished() == [(expected["run_id"], "completed", "none")]
+
+
+def test_background_response_cut_and_resumed_with_hint_is_one_run() -> None:
+    """A background response whose stream is cut is parked, not ended; the resume stream (which
+    names the response only at its end) continues it by the URL's id: one run, completed."""
+    c = Collect()
+    book = RunBook(c)
+    play(book, load("responses_resume_part1.sse"), t=0.0, reason="transport_error")
+    assert not c.of(RunFinished)
+    assert book.parked == 1
+    play(book, load("responses_resume_part2.sse"), t=5.0, api="responses", hint="resp_r100")
+    assert c.finished() == [("resp_r100", "completed", "none")]
+    assert len(c.of(RunStarted)) == 1
+    assert len(c.of(RunResumed)) == 1
+    assert book.parked == 0
+
+
+def test_background_response_never_resumed_ends_aborted_with_its_close_reason() -> None:
+    """A cut background response nobody resumes ends aborted with the reason its stream ended."""
+    c = Collect()
+    book = RunBook(c)
+    play(book, load("responses_resume_part1.sse"), t=0.0, reason="transport_error")
+    book.flush(1.0)
+    assert c.finished() == [("resp_r100", "aborted", "transport_error")]
+
+
+def test_repeated_output_item_added_leaves_no_phase_open() -> None:
+    """Regression: a duplicated ``response.output_item.added`` (same item id) replaced the open
+    phase, so the first one never ended (a span that never ends). Now every phase started ends."""
+    c = Collect()
+    stream = RunBook(c).stream(None, 0.0)
+    frames = frames_of(load("responses_completed.sse"))
+    added = next(f for f in frames if f.event == "response.output_item.added")
+    for f in frames:
+        stream.frame(f, 1.0)
+        if f is added:
+            stream.frame(Frame(f.event, f.data), 1.0)
+    stream.close("stream_ended", 2.0)
+    started = [t.phase for t in c.of(PhaseStarted)]
+    assert Counter(map(id, started)) == Counter(id(t.phase) for t in c.of(PhaseEnded))
+    assert [p.kind for p in started].count("output_item") == 1
+
+
+def test_run_state_is_freed_when_runs_end() -> None:
+    """After a run ends, nothing about it stays in the book but the bounded recent-id ring."""
+    book = RunBook(Collect(), recent_max=3)
+    for name in ("chat_stop.sse", "responses_completed.sse", "assistants_completed.sse", "chat_length.sse"):
+        play(book, load(name))
+    assert not book._active
+    assert not book._owners
+    assert book.parked == 0
+    assert len(book._recent) == 3
+
+
+# ------------------------------------------------------------------------------ properties
+def _all_frames() -> list[Frame]:
+    out: list[Frame] = []
+    for path in sorted(DATA.glob("*.sse")):
+        out += frames_of(path.read_bytes())
+    return out
+
+
+POOL = _all_frames()
+PAYLOADS = sorted({f.data for f in POOL})
+BROKEN = ["{", '{"type":', "[DONE]", "", "null", "[]", '{"response":null}', '{"turn":{"status":7}}']
+KNOWN_NAMES = sorted({name for api in APIS for name in protocols.get(api).events})
+UNKNOWN_NAMES = [
+    "thread.run.paused",
+    "response.hibernating",
+    "response.telepathy.delta",
+    "agent.session.turn.zzz",
+    "chat.completion.weird",
+    "ping",
+    "message",
+    "done",
+]
+RUN_IDS = sorted({r["run_id"] for c in EXPECTED.values() for r in c["runs"] if r["run_id"]})
+
+_payload = st.one_of(
+    st.sampled_from(PAYLOADS),
+    st.sampled_from(BROKEN),
+    st.sampled_from(PAYLOADS).map(lambda s: s[: len(s) // 2]),
+)
+_name = st.one_of(st.none(), st.sampled_from(KNOWN_NAMES), st.sampled_from(UNKNOWN_NAMES))
+# An input: how to deliver it, the event name, the data.
+_random_input = st.tuples(st.sampled_from(["frame", "feed", "truncated"]), _name, _payload)
+
+
+@st.composite
+def _stream_inputs(draw: st.DrawFn) -> list[tuple[str, str | None, str]]:
+    """A transcript's frames shuffled, duplicated and truncated (an index list does all three),
+    interleaved with random names, payloads and broken JSON."""
+    source = frames_of(draw(st.sampled_from(sorted(DATA.glob("*.sse")))).read_bytes())
+    picks = draw(st.lists(st.integers(0, len(source) - 1), max_size=40))
+    if draw(st.booleans()):
+        picks = sorted(picks)  # in order, with gaps and repeats: closer to a real damaged stream
+    inputs: list[tuple[str, str | None, str]] = [("frame", source[i].event, source[i].data) for i in picks]
+    for _ in range(draw(st.integers(0, 8))):
+        inputs.insert(draw(st.integers(0, len(inputs))), draw(_random_input))
+    return inputs
+
+
+@settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(
+    streams=st.lists(
+        st.tuples(
+            _stream_inputs(),
+            st.sampled_from([None, *APIS]),
+            st.one_of(st.none(), st.sampled_from(RUN_IDS)),
+            st.sampled_from(sorted(CLOSE_REASONS)),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    schedule=st.lists(st.integers(0, 2), max_size=200),
+    gaps=st.lists(st.sampled_from([0.0, 1.0, 5.0, DEFAULT_TTL + 1]), min_size=1, max_size=10),
+)
+def test_every_started_run_finishes_exactly_once(
+    streams: list[tuple[list[tuple[str, str | None, str]], Any, str | None, str]],
+    schedule: list[int],
+    gaps: list[float],
+) -> None:
+    """Random damaged streams (shuffled, duplicated, truncated transcripts, unknown names, broken
+    JSON), several at once on one book, interleaved, closed for random reasons, then flushed: nothing
+    raises, every RunStarted has exactly one RunFinished and nothing happens to a run after it, and
+    the book holds nothing (parked, active or owned) afterwards."""
+    c = Collect()
+    book = RunBook(c)
+    now = 0.0
+    trackers: list[StreamTracker] = []
+    cursors = [0] * len(streams)
+
+    def tick() -> float:
+        nonlocal now
+        now += gaps[int(now) % len(gaps)]
+        return now
+
+    for _, api, hint, _ in streams:
+        trackers.append(book.stream(api, tick(), hint))
+    # Interleave per the schedule, then drain what is left in order.
+    order = [i % len(streams) for i in schedule] + [i for i, s in enumerate(streams) for _ in s[0]]
+    for i in order:
+        inputs = streams[i][0]
+        if cursors[i] >= len(inputs):
+            continue
+        how, name, data = inputs[cursors[i]]
+        cursors[i] += 1
+        t = tick()
+        if how == "feed":
+            f = Frame(name, data)
+            trackers[i].feed(name or "message", t, f.json, data)
+        else:
+            trackers[i].frame(Frame(name, data, truncated=how == "truncated"), t)
+    for tracker, (_, _, _, reason) in zip(trackers, streams, strict=True):
+        tracker.close(reason, tick())
+    book.flush(tick())
+
+    started = Counter(id(t.run) for t in c.of(RunStarted))
+    finished = Counter(id(t.run) for t in c.of(RunFinished))
+    assert all(n == 1 for n in started.values())
+    assert finished == started
+    # Nothing but anomalies happens to a run after its RunFinished.
+    ended: set[int] = set()
+    for t in c.transitions:
+        run = getattr(t, "run", None)
+        if run is None:
+            continue
+        if id(run) in ended:
+            assert isinstance(t, Anomaly), t
+        if isinstance(t, RunFinished):
+            ended.add(id(run))
+    # Phases that start also end.
+    assert Counter(id(t.phase) for t in c.of(PhaseStarted)) == Counter(id(t.phase) for t in c.of(PhaseEnded))
+    assert book.parked == 0
+    assert not book._active
+    assert not book._owners
