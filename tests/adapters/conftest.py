@@ -19,7 +19,8 @@ from typing import Any
 import openai
 import pytest
 import structlog
-from opentelemetry.sdk.trace import TracerProvider
+import structlog.testing
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
@@ -169,12 +170,32 @@ def make_client(wire: Wire, *, is_async: bool = False, plain_httpx: bool = False
     return openai.OpenAI(http_client=hc, **kw)
 
 
+class OpenSpans(SpanProcessor):
+    """Counts spans started and not yet ended (guarantee 3: every span that starts ends)."""
+
+    def __init__(self) -> None:
+        self.open: dict[int, str] = {}
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.open[span.context.span_id] = span.name
+
+    def on_end(self, span: Any) -> None:
+        self.open.pop(span.context.span_id, None)
+
+
 @dataclass
 class Obs:
     observer: runwatch.Observer
     registry: CollectorRegistry
     exporter: InMemorySpanExporter
     provider: TracerProvider
+    tracking: OpenSpans
+    logger: Any = None
+
+    def settled(self) -> None:
+        """Nothing left running: no open span, nothing in progress."""
+        assert self.tracking.open == {}
+        assert self.in_progress() == 0
 
     def outcomes(self) -> list[tuple[str, str, str, float]]:
         """(api, status, reason, count) of every runwatch_runs_total sample, sorted."""
@@ -215,9 +236,15 @@ def new_obs(**kw: Any) -> Obs:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    logger = structlog.get_logger("runwatch.test")
+    tracking = OpenSpans()
+    provider.add_span_processor(tracking)
+    # A real structlog logger rendering every event, but into a list rather than stdout.
+    logger = structlog.wrap_logger(
+        structlog.testing.CapturingLogger(),
+        processors=[structlog.processors.add_log_level, structlog.processors.KeyValueRenderer()],
+    )
     observer = runwatch.Observer(registry=registry, tracer_provider=provider, logger=logger, **kw)
-    return Obs(observer, registry, exporter, provider)
+    return Obs(observer, registry, exporter, provider, tracking, logger)
 
 
 @pytest.fixture
