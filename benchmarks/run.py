@@ -1,0 +1,673 @@
+"""runwatch benchmarks: overhead of the full path, core throughput, memory, concurrency, peers.
+
+    ./dev bench            # full run (10,000-event streams, 7 interleaved repetitions)
+    ./dev bench --quick    # short run (2,000-event streams, 3 repetitions)
+    ./dev bench --json     # also print every measurement as JSON at the end
+
+Everything printed is measured in this process run (memory and peers in subprocesses it starts);
+targets are compared here, never in unit tests. Streams are served by ``httpx2.MockTransport`` with
+a generator body cut into 2 KiB chunks (frames split across chunks, as on a real socket), so the
+real openai SDK parses every event the way it would in production.
+
+Bare and instrumented repetitions are interleaved (A B A B ...) on fresh clients and the medians are
+compared; "paired" numbers are the median of the differences of adjacent A/B pairs, which cancels
+slow drift in machine load. Expect noise on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import httpx2  # noqa: E402
+import openai  # noqa: E402
+import structlog  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from prometheus_client import CollectorRegistry  # noqa: E402
+
+import runwatch  # noqa: E402
+from runwatch.testing import assistants_run, chat_stream, responses_stream  # noqa: E402
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)  # the SDK's Assistants warning
+
+CHUNK = 2048
+TARGET_OVERHEAD_PCT = 3.0
+TARGET_CORE_EPS = 500_000
+_DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+def chunks(body: bytes, size: int) -> Iterator[bytes]:
+    if size <= 0:  # one frame per chunk
+        for part in body.split(b"\n\n")[:-1]:
+            yield part + b"\n\n"
+        return
+    for i in range(0, len(body), size):
+        yield body[i : i + size]
+
+
+async def achunks(body: bytes, size: int) -> AsyncIterator[bytes]:
+    for c in chunks(body, size):
+        yield c
+
+
+def sse_response(body: bytes, size: int) -> httpx2.Response:
+    return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=chunks(body, size))
+
+
+def sync_client(body: bytes, size: int = CHUNK) -> openai.OpenAI:
+    transport = httpx2.MockTransport(lambda request: sse_response(body, size))
+    return openai.OpenAI(
+        api_key="sk-bench", base_url="http://bench.invalid/v1", http_client=httpx2.Client(transport=transport)
+    )
+
+
+def async_client(body: bytes | list[bytes], size: int = CHUNK) -> openai.AsyncOpenAI:
+    """A client serving ``body`` (or the bodies of a list in turn, one per request)."""
+    served = iter(body if isinstance(body, list) else [])
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        b = next(served) if isinstance(body, list) else body
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=achunks(b, size))
+
+    transport = httpx2.MockTransport(handler)
+    return openai.AsyncOpenAI(
+        api_key="sk-bench",
+        base_url="http://bench.invalid/v1",
+        http_client=httpx2.AsyncClient(transport=transport),
+        max_retries=0,
+    )
+
+
+class AllSinks:
+    """An observer with every built-in sink on, writing to in-memory / null backends.
+
+    A fresh one per instrumented repetition: the RunBook remembers recently finished run ids (a
+    replayed id would rightly be treated as a duplicate observation and not tracked).
+    """
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.registry = CollectorRegistry()
+        self.observer = runwatch.Observer(
+            registry=self.registry,
+            tracer_provider=provider,
+            logger=structlog.wrap_logger(structlog.PrintLogger(_DEVNULL)),
+            raise_errors=False,
+        )
+
+    def _total(self, name: str) -> float:
+        return sum(
+            s.value
+            for metric in self.registry.collect()
+            if metric.name == name
+            for s in metric.samples
+            if s.name == name + "_total"
+        )
+
+    @property
+    def internal_errors(self) -> float:
+        return self._total("runwatch_internal_errors")
+
+    @property
+    def runs_finished(self) -> float:
+        return self._total("runwatch_runs")
+
+
+# Each scenario: (name, body builder, call that opens the stream on a client, events per stream).
+def open_responses(client: Any) -> Any:
+    return client.responses.create(model="gpt-4o", input="hi", stream=True)
+
+
+def open_assistants(client: Any) -> Any:
+    return client.beta.threads.runs.create("thread_demo0001", assistant_id="asst_demo0001", stream=True)
+
+
+def open_chat(client: Any) -> Any:
+    return client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+
+
+def bodies(events: int) -> dict[str, tuple[bytes, Callable[[Any], Any]]]:
+    return {
+        "responses": (responses_stream(deltas=events), open_responses),
+        "assistants": (assistants_run(deltas=events), open_assistants),
+        "chat": (chat_stream(deltas=events), open_chat),
+    }
+
+
+def count_frames(body: bytes) -> int:
+    return body.count(b"\n\n")
+
+
+# -- 1. full-path overhead ------------------------------------------------------------------------
+def consume(stream: Any) -> int:
+    n = 0
+    for _ in stream:
+        n += 1
+    return n
+
+
+Prepared = Callable[[], Callable[[], int]]
+
+
+def timed(prepare: Prepared) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of this process, events) for one prepared run."""
+    fn = prepare()  # fresh client (and observer): built outside the timed region
+    gc.collect()
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    n = fn()
+    return time.perf_counter() - t0, time.process_time() - c0, n
+
+
+def interleave(bare: Prepared, inst: Prepared, reps: int) -> dict[str, Any]:
+    timed(bare), timed(inst)  # warm-up (imports, first-call caches), not measured
+    a: list[float] = []
+    b: list[float] = []
+    ca: list[float] = []
+    cb: list[float] = []
+    n = 0
+    for i in range(reps):
+        # Alternate which goes first so neither always runs on a "warmer" machine.
+        order = ((bare, a, ca), (inst, b, cb)) if i % 2 == 0 else ((inst, b, cb), (bare, a, ca))
+        for fn, out, cout in order:
+            dt, cpu, n = timed(fn)
+            out.append(dt)
+            cout.append(cpu)
+    mb, mi = statistics.median(a), statistics.median(b)
+    paired = statistics.median([y - x for x, y in zip(a, b, strict=True)])
+    paired_pct = statistics.median([(y / x - 1) * 100 for x, y in zip(a, b, strict=True)])
+    cmb, cmi = statistics.median(ca), statistics.median(cb)
+    return {
+        "cpu_bare_s": cmb,
+        "cpu_instrumented_s": cmi,
+        "cpu_added_pct": (cmi / cmb - 1) * 100,
+        "cpu_paired_added_pct": statistics.median([(y / x - 1) * 100 for x, y in zip(ca, cb, strict=True)]),
+        "cpu_added_us_per_event": statistics.median([y - x for x, y in zip(ca, cb, strict=True)]) / n * 1e6,
+        "events": n,
+        "reps": reps,
+        "bare_s": mb,
+        "instrumented_s": mi,
+        "added_pct": (mi / mb - 1) * 100,
+        "paired_added_pct": paired_pct,
+        "added_us_per_event": paired / n * 1e6,
+        "bare_us_per_event": mb / n * 1e6,
+        "bare_all": a,
+        "instrumented_all": b,
+    }
+
+
+def full_path(events: int, reps: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    observed: list[AllSinks] = []
+    for name, (body, opener) in bodies(events).items():
+        sizes = [(CHUNK, "2KiB")] + ([(0, "frame")] if name == "responses" else [])
+        for size, label in sizes:
+
+            def bare(body: bytes = body, opener: Any = opener, size: int = size) -> Callable[[], int]:
+                client = sync_client(body, size)
+                return lambda: consume(opener(client))
+
+            def inst(body: bytes = body, opener: Any = opener, size: int = size) -> Callable[[], int]:
+                sinks = AllSinks()
+                client = runwatch.instrument(sync_client(body, size), sinks.observer)
+                observed.append(sinks)
+                return lambda: consume(opener(client))
+
+            results[f"{name} instrument ({label} chunks)"] = interleave(bare, inst, reps)
+    # watch(): the SDK stream wrapped, no transport tap.
+    for name in ("responses", "chat"):
+        body, opener = bodies(events)[name]
+
+        def wbare(body: bytes = body, opener: Any = opener) -> Callable[[], int]:
+            client = sync_client(body)
+            return lambda: consume(opener(client))
+
+        def winst(body: bytes = body, opener: Any = opener) -> Callable[[], int]:
+            sinks = AllSinks()
+            observed.append(sinks)
+            client = sync_client(body)
+            return lambda: consume(runwatch.watch(opener(client), sinks.observer))
+
+        results[f"{name} watch() (2KiB chunks)"] = interleave(wbare, winst, reps)
+    # Sanity: every instrumented repetition really observed its run, without internal errors.
+    results["_check"] = {
+        "instrumented_reps": len(observed),
+        "runs_finished": sum(s.runs_finished for s in observed),
+        "internal_errors": sum(s.internal_errors for s in observed),
+    }
+    return results
+
+
+# -- 2. core throughput -------------------------------------------------------------------------
+def core(events: int, reps: int) -> dict[str, Any]:
+    """Decoder + tracker on Responses delta frames, bytes in 2 KiB chunks, no SDK."""
+    out: dict[str, Any] = {}
+    body = responses_stream(deltas=events)
+    parts = list(chunks(body, CHUNK))
+    n = count_frames(body)
+    for label, make in (
+        ("decoder+tracker (no sinks)", lambda: runwatch.Observer(metrics=False, traces=False, logs=False)),
+        ("decoder+tracker+all sinks", lambda: AllSinks().observer),
+    ):
+        times = []
+        for _ in range(reps + 1):
+            session = make().stream("responses")  # fresh observer: the run id repeats
+            gc.collect()
+            t0 = time.process_time()  # CPU time: the machine is shared
+            for p in parts:
+                session.feed_bytes(p)
+            session.close()
+            times.append(time.process_time() - t0)
+        med = statistics.median(times[1:])
+        out[label] = {"events": n, "median_s": med, "events_per_s": n / med}
+    try:  # the other engineer's benchmark, if present
+        import bench_core  # type: ignore[import-not-found]
+
+        out["bench_core"] = f"available: {bench_core.__file__} (run it directly for its own table)"
+    except ImportError:
+        out["bench_core"] = "not present; measured here"
+    return out
+
+
+# -- 3. memory (subprocess per stream length: a clean ru_maxrss) ------------------------------------
+def _mem_child(events: int, api: str) -> dict[str, Any]:
+    body, opener = bodies(events)[api]
+
+    def run(instrumented: bool, sample_every: int = 0) -> tuple[int, int]:
+        client = sync_client(body)
+        if instrumented:
+            runwatch.instrument(client, AllSinks().observer)
+        max_rw = 0
+        i = 0
+        for _ in opener(client):
+            i += 1
+            if sample_every and i % sample_every == 0:
+                snap = tracemalloc.take_snapshot().filter_traces(
+                    [tracemalloc.Filter(True, f"{ROOT}/src/runwatch/*")]
+                )
+                max_rw = max(max_rw, sum(s.size for s in snap.statistics("filename")))
+        return i, max_rw
+
+    run(True)  # warm-up: imports, first-call caches
+    run(False)
+    gc.collect()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    run(True)
+    gc.collect()
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    res: dict[str, Any] = {"events": count_frames(body), "maxrss_growth_kib": rss1 - rss0}
+    for label, inst in (("bare", False), ("instrumented", True)):
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        run(inst)
+        res[f"{label}_peak_kib"] = (tracemalloc.get_traced_memory()[1] - base) / 1024
+        tracemalloc.stop()
+    # runwatch's own live allocations, sampled 8 times during the stream, and what stays after it.
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, f"{ROOT}/src/runwatch/*")])
+    _, max_rw = run(True, sample_every=max(1, events // 8))
+    gc.collect()
+    after = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, f"{ROOT}/src/runwatch/*")])
+    tracemalloc.stop()
+    b0 = sum(s.size for s in before.statistics("filename"))
+    res["runwatch_live_max_bytes"] = max_rw - b0
+    res["runwatch_retained_bytes"] = sum(s.size for s in after.statistics("filename")) - b0
+    return res
+
+
+def memory(lengths: list[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for api in ("responses", "chat"):
+        for n in lengths:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--_mem", str(n), api], capture_output=True, text=True, check=False
+            )
+            if proc.returncode != 0:
+                out[f"{api} {n}"] = {"error": proc.stderr.strip().splitlines()[-1:]}
+            else:
+                out[f"{api} {n}"] = json.loads(proc.stdout)
+    return out
+
+
+# -- 4. concurrency -----------------------------------------------------------------------------
+async def _gather(client: Any, streams: int) -> int:
+    async def one() -> int:
+        n = 0
+        async for _ in await client.responses.create(model="gpt-4o", input="hi", stream=True):
+            n += 1
+        return n
+
+    counts = await asyncio.gather(*(one() for _ in range(streams)))
+    return sum(counts)
+
+
+def concurrency(streams: int, per_stream: int, single_events: int, reps: int) -> dict[str, Any]:
+    # Distinct response ids: each concurrent stream is its own run.
+    small = [responses_stream(deltas=per_stream, response_id=f"resp_c{i:05d}") for i in range(streams)]
+    big = [responses_stream(deltas=single_events)]
+    out: dict[str, Any] = {}
+    observed: list[AllSinks] = []
+    for label, body in (
+        (f"async 1 stream x {count_frames(big[0])} events", big),
+        (f"async {streams} concurrent streams x {count_frames(small[0])} events", small),
+    ):
+
+        def bare(body: list[bytes] = body) -> Callable[[], int]:
+            client = async_client(body)
+            return lambda: asyncio.run(_gather(client, len(body)))
+
+        def inst(body: list[bytes] = body) -> Callable[[], int]:
+            sinks = AllSinks()
+            observed.append(sinks)
+            client = runwatch.instrument(async_client(body), sinks.observer)
+            return lambda: asyncio.run(_gather(client, len(body)))
+
+        out[label] = interleave(bare, inst, reps)
+    out["_check"] = {
+        "instrumented_reps": len(observed),
+        "runs_finished": sum(s.runs_finished for s in observed),
+        "internal_errors": sum(s.internal_errors for s in observed),
+    }
+    return out
+
+
+# -- 5. peers -----------------------------------------------------------------------------------
+PEERS = {
+    "opentelemetry-instrumentation-openai-v2": "/tmp/peer-otelv2",
+    "openinference-instrumentation-openai": "/tmp/peer-openinference",
+    "opentelemetry-instrumentation-openai (OpenLLMetry)": "/tmp/peer-openllmetry",
+}
+
+
+def peers(events: int, reps: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    tmp = Path("/tmp/runwatch-bench-bodies")
+    tmp.mkdir(exist_ok=True)
+    files = {}
+    for api in ("responses", "chat"):
+        body, _ = bodies(events)[api]
+        files[api] = tmp / f"{api}-{events}.sse"
+        files[api].write_bytes(body)
+    for peer, venv in PEERS.items():
+        py = Path(venv) / "bin" / "python"
+        if not py.exists():
+            out[peer] = {"error": f"no venv at {venv} (create it: see docs/performance.md)"}
+            continue
+        for api in ("responses", "chat"):
+            proc = subprocess.run(
+                [
+                    str(py),
+                    str(ROOT / "benchmarks" / "peers.py"),
+                    peer.split()[0],
+                    api,
+                    str(files[api]),
+                    str(reps),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=900,
+            )
+            try:
+                out[f"{peer} / {api}"] = json.loads(proc.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                out[f"{peer} / {api}"] = {"error": err}
+    return out
+
+
+# -- report -------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "openai": openai.__version__,
+        "httpx2": httpx2.__version__,
+        "runwatch": runwatch.__version__,
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--only", choices=["full", "core", "memory", "concurrency", "peers"])
+    ap.add_argument("--_mem", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args._mem:
+        print(json.dumps(_mem_child(int(args._mem[0]), args._mem[1])))
+        return
+
+    events = 2_000 if args.quick else 10_000
+    reps = 3 if args.quick else 7
+    report: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    m = report["machine"]
+    print(
+        f"machine: {m['nproc']} CPUs, {m['cpu']}, Python {m['python']}, openai {m['openai']}, "
+        f"httpx2 {m['httpx2']}, load average {m['loadavg_at_start'][0]:.2f}"
+    )
+    print(f"mode: {'quick' if args.quick else 'full'}; {events} deltas per stream, {reps} interleaved reps\n")
+
+    def want(part: str) -> bool:
+        return args.only in (None, part)
+
+    rows: list[tuple[str, str, str, str]] = []
+    if want("full"):
+        full = full_path(events, reps)
+        report["full_path"] = full
+        print("1. Full path: real openai SDK, all sinks on. Medians of interleaved runs; 'paired' = median")
+        print("   of the A/B pair ratios (wall) ; CPU = process_time of the same runs (less load-sensitive)")
+        print(
+            f"   {'case':38} {'events':>6} {'bare s':>7} {'inst s':>7} {'added%':>7} {'paired%':>8} "
+            f"{'+us/ev':>7} {'bare us/ev':>10} {'CPU bare':>8} {'CPU inst':>8} {'CPU +%':>7} "
+            f"{'CPU +us/ev':>10}"
+        )
+        for name, r in full.items():
+            if name.startswith("_"):
+                continue
+            print(
+                f"   {name:38} {r['events']:>6} {r['bare_s']:>7.3f} {r['instrumented_s']:>7.3f} "
+                f"{r['added_pct']:>6.2f}% {r['paired_added_pct']:>7.2f}% {r['added_us_per_event']:>7.2f} "
+                f"{r['bare_us_per_event']:>10.1f} {r['cpu_bare_s']:>8.3f} {r['cpu_instrumented_s']:>8.3f} "
+                f"{r['cpu_paired_added_pct']:>6.2f}% {r['cpu_added_us_per_event']:>10.2f}"
+            )
+            rows.append(
+                (
+                    f"overhead wall {name}",
+                    f"<= {TARGET_OVERHEAD_PCT}%",
+                    f"{r['paired_added_pct']:.2f}%",
+                    verdict(r["paired_added_pct"] <= TARGET_OVERHEAD_PCT),
+                )
+            )
+            rows.append(
+                (
+                    f"overhead CPU  {name}",
+                    f"<= {TARGET_OVERHEAD_PCT}%",
+                    f"{r['cpu_paired_added_pct']:.2f}%",
+                    verdict(r["cpu_paired_added_pct"] <= TARGET_OVERHEAD_PCT),
+                )
+            )
+        chk = full["_check"]
+        print(
+            f"   check: {chk['instrumented_reps']} instrumented repetitions finished "
+            f"{chk['runs_finished']:.0f} runs, {chk['internal_errors']:.0f} runwatch internal errors\n"
+        )
+    if want("core"):
+        c = core(100_000 if not args.quick else 20_000, reps)
+        report["core"] = c
+        print(
+            "2. Core throughput: SSE decoder + StreamTracker, Responses delta frames, 2 KiB chunks (CPU time)"
+        )
+        for name, r in c.items():
+            if isinstance(r, dict):
+                print(
+                    f"   {name:32} {r['events']:>7} events {r['median_s']:.4f} s "
+                    f"{r['events_per_s']:>12,.0f} ev/s"
+                )
+            else:
+                print(f"   bench_core: {r}")
+        eps = c["decoder+tracker (no sinks)"]["events_per_s"]
+        rows.append(
+            (
+                "core decoder+tracker",
+                f">= {TARGET_CORE_EPS:,} ev/s",
+                f"{eps:,.0f} ev/s",
+                verdict(eps >= TARGET_CORE_EPS),
+            )
+        )
+        print()
+    if want("memory"):
+        lengths = [2_000, 20_000] if args.quick else [10_000, 100_000]
+        mem = memory(lengths)
+        report["memory"] = mem
+        print(
+            "3. Memory: instrumented client (all sinks), one stream per subprocess; tracemalloc peaks in KiB"
+        )
+        print(
+            f"   {'case':18} {'events':>7} {'bare peak':>10} {'inst peak':>10} {'maxrss +KiB':>11} "
+            f"{'rw live max B':>13} {'rw retained B':>13}"
+        )
+        for name, r in mem.items():
+            if "error" in r:
+                print(f"   {name:18} ERROR {r['error']}")
+                continue
+            print(
+                f"   {name:18} {r['events']:>7} {r['bare_peak_kib']:>10.0f} "
+                f"{r['instrumented_peak_kib']:>10.0f} {r['maxrss_growth_kib']:>11} "
+                f"{r['runwatch_live_max_bytes']:>13} {r['runwatch_retained_bytes']:>13}"
+            )
+        for api in ("responses", "chat"):
+            small, large = mem.get(f"{api} {lengths[0]}", {}), mem.get(f"{api} {lengths[1]}", {})
+            if "runwatch_live_max_bytes" in small and "runwatch_live_max_bytes" in large:
+                growth = large["runwatch_live_max_bytes"] - small["runwatch_live_max_bytes"]
+                extra_peak = (large["instrumented_peak_kib"] - large["bare_peak_kib"]) - (
+                    small["instrumented_peak_kib"] - small["bare_peak_kib"]
+                )
+                print(
+                    f"   {api}: runwatch live-max growth {lengths[0]}->{lengths[1]} events: {growth} B; "
+                    f"(inst-bare) peak growth: {extra_peak:.1f} KiB"
+                )
+                # "no growth": within one 16 KiB chunk-sized allowance, i.e. not proportional to length.
+                rows.append(
+                    (
+                        f"memory {api} runwatch growth x10 length",
+                        "~0 (< 16 KiB)",
+                        f"{growth} B",
+                        verdict(abs(growth) < 16 * 1024),
+                    )
+                )
+        print()
+    if want("concurrency"):
+        streams, per = (200, 50) if args.quick else (1000, 100)
+        conc = concurrency(streams, per, events, reps)
+        report["concurrency"] = conc
+        print("4. Concurrency: AsyncOpenAI over MockTransport, asyncio.gather, all sinks on")
+        keys = [k for k in conc if not k.startswith("_")]
+        for name in keys:
+            r = conc[name]
+            print(
+                f"   {name:44} wall: bare {r['bare_s']:.3f} s inst {r['instrumented_s']:.3f} s "
+                f"added {r['paired_added_pct']:.2f}% (paired) {r['added_us_per_event']:.2f} us/event; "
+                f"CPU: added {r['cpu_paired_added_pct']:.2f}% {r['cpu_added_us_per_event']:.2f} us/event"
+            )
+        single, many = conc[keys[0]], conc[keys[1]]
+        # CPU-based: with 1000 tasks on 2 busy cores wall time is mostly scheduling noise.
+        limit = max(2 * single["cpu_added_us_per_event"], single["cpu_added_us_per_event"] + 2.0)
+        chk = conc["_check"]
+        print(
+            f"   check: {chk['instrumented_reps']} instrumented repetitions finished "
+            f"{chk['runs_finished']:.0f} runs, {chk['internal_errors']:.0f} runwatch internal errors\n"
+        )
+        rows.append(
+            (
+                "concurrency CPU added us/event flat vs 1 stream",
+                f"<= {limit:.2f} (2x single or +2us)",
+                f"{many['cpu_added_us_per_event']:.2f}",
+                verdict(many["cpu_added_us_per_event"] <= limit),
+            )
+        )
+        rows.append(
+            (
+                f"overhead wall async {streams} streams",
+                f"<= {TARGET_OVERHEAD_PCT}%",
+                f"{many['paired_added_pct']:.2f}%",
+                verdict(many["paired_added_pct"] <= TARGET_OVERHEAD_PCT),
+            )
+        )
+        rows.append(
+            (
+                f"overhead CPU  async {streams} streams",
+                f"<= {TARGET_OVERHEAD_PCT}%",
+                f"{many['cpu_paired_added_pct']:.2f}%",
+                verdict(many["cpu_paired_added_pct"] <= TARGET_OVERHEAD_PCT),
+            )
+        )
+    if want("peers") and not args.no_peers:
+        pr = peers(events, reps)
+        report["peers"] = pr
+        print("5. Peers (each in its own venv, same openai version, same streams; all in subprocesses)")
+        ours = report.get("full_path", {})
+        for api in ("responses", "chat"):
+            r = ours.get(f"{api} instrument (2KiB chunks)")
+            if r:
+                print(f"   {'runwatch (all sinks) / ' + api:58} added {r['paired_added_pct']:>7.2f}%")
+        for name, r in pr.items():
+            if "error" in r:
+                print(f"   {name:58} CANNOT RUN: {r['error']}")
+            else:
+                print(
+                    f"   {name:58} added {r['added_pct']:>7.2f}%  bare {r['bare_s']:.3f} s "
+                    f"inst {r['instrumented_s']:.3f} s  peak {r['peak_kib']:.0f} KiB"
+                )
+        print()
+    print("Targets")
+    for name, target, got, ok in rows:
+        print(f"   {ok:4}  {name:52} target {target:30} measured {got}")
+    if args.json:
+        print(json.dumps(report, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
