@@ -624,7 +624,7 @@ def _rules_doc(
     ttft = "runwatch_time_to_first_token_seconds"
     ttft_p95 = "histogram_quantile(0.95, sum by (api, le) (rate({m}_bucket{s}[30m]{o})))"
     errors = f"runwatch_internal_errors_total{_sel(sel)}"
-    alerts: list[dict[str, object]] = [
+    burn_alerts: list[dict[str, object]] = [
         *_burn_alerts(
             prefix="RunwatchIncompleteRatio",
             what="ended incomplete",
@@ -652,6 +652,8 @@ def _rules_doc(
             min_runs=min_runs,
             runbook_url=runbook_url,
         ),
+    ]
+    alerts: list[dict[str, object]] = [
         spike("aborted", "RunwatchAbortedStreamsSpike", "the stream ended without a terminal event"),
         spike("abandoned", "RunwatchAbandonedRunsSpike", "nobody submitted the tool outputs in time"),
         {
@@ -701,7 +703,10 @@ def _rules_doc(
     ]
     return {
         "groups": [
-            {"name": "runwatch-recording", "rules": _recording_rules(sel)},
+            # Burn alerts share the group of the ratios they read: rules of a group run in order
+            # at one timestamp, so an alert sees this evaluation's ratios. Across groups the order
+            # is not defined and an alert would read a ratio one interval old, or a fresh one.
+            {"name": "runwatch-slo", "rules": [*_recording_rules(sel), *burn_alerts]},
             {"name": "runwatch-alerts", "rules": alerts},
         ]
     }
