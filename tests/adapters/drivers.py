@@ -157,7 +157,9 @@ def _raw_call(client: Any, line: str) -> Any:
     if kind == "responses":
         return client.responses.create(model="gpt-4o", input="hi", stream=True)
     if kind == "resume":
-        return client.responses.retrieve(a["rid"], stream=True, starting_after=int(_query(line)["starting_after"]))
+        return client.responses.retrieve(
+            a["rid"], stream=True, starting_after=int(_query(line)["starting_after"])
+        )
     if kind == "chat":
         return client.chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
@@ -283,7 +285,9 @@ def assistants_sync(
         elif entry == "create_and_run_stream":
             manager = client.beta.threads.create_and_run_stream(assistant_id="asst_x", event_handler=h)
         else:
-            manager = client.beta.threads.runs.stream(thread_id=a["tid"], assistant_id="asst_x", event_handler=h)
+            manager = client.beta.threads.runs.stream(
+                thread_id=a["tid"], assistant_id="asst_x", event_handler=h
+            )
         if mode == "watch":
             manager = runwatch.watch(manager, observer)
         error = None
@@ -312,7 +316,9 @@ async def assistants_async(
         elif entry == "create_and_run_stream":
             manager = client.beta.threads.create_and_run_stream(assistant_id="asst_x", event_handler=h)
         else:
-            manager = client.beta.threads.runs.stream(thread_id=a["tid"], assistant_id="asst_x", event_handler=h)
+            manager = client.beta.threads.runs.stream(
+                thread_id=a["tid"], assistant_id="asst_x", event_handler=h
+            )
         if mode == "watch":
             manager = runwatch.watch(manager, observer)
         error = None

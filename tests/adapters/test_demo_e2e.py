@@ -40,17 +40,25 @@ def H(scenario: str) -> dict[str, str]:
     return {SCENARIO_HEADER: scenario}
 
 
-@pytest.mark.parametrize("scenario", ["completed", "incomplete:max_output_tokens", "failed:server_error", "error:rate_limit_exceeded"])
+@pytest.mark.parametrize(
+    "scenario",
+    ["completed", "incomplete:max_output_tokens", "failed:server_error", "error:rate_limit_exceeded"],
+)
 def test_responses(wired: tuple[Any, Obs], scenario: str) -> None:
     """responses.create(stream=True) and responses.stream(): the outcome runwatch records is the
     scenario's; the SDK's behaviour (APIError on a nested error) is unchanged."""
     client, o = wired
     status, reason = expected_outcome("responses", scenario)
-    try:
-        list(client.responses.create(model="gpt-4o", input="hi", stream=True, extra_headers=H(scenario)))
-    except openai.APIError as exc:
-        assert scenario.startswith("error:") and exc.code == reason
-    with runwatch.watch(client.responses.stream(model="gpt-4o", input="hi", extra_headers=H(scenario)), o.observer) as s:
+    stream = client.responses.create(model="gpt-4o", input="hi", stream=True, extra_headers=H(scenario))
+    if scenario.startswith("error:"):
+        with pytest.raises(openai.APIError) as info:
+            list(stream)
+        assert info.value.code == reason
+    else:
+        list(stream)
+    with runwatch.watch(
+        client.responses.stream(model="gpt-4o", input="hi", extra_headers=H(scenario)), o.observer
+    ) as s:
         try:
             list(s)
         except openai.APIError:
@@ -59,13 +67,20 @@ def test_responses(wired: tuple[Any, Obs], scenario: str) -> None:
     o.settled()
 
 
-@pytest.mark.parametrize("scenario", ["completed", "tool_calls", "incomplete:length", "incomplete:content_filter"])
+@pytest.mark.parametrize(
+    "scenario", ["completed", "tool_calls", "incomplete:length", "incomplete:content_filter"]
+)
 def test_chat(wired: tuple[Any, Obs], scenario: str) -> None:
     """chat.completions.create(stream=True) over the wire: outcome by finish_reason."""
     client, o = wired
-    chunks = list(client.chat.completions.create(
-        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True, extra_headers=H(scenario)
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            extra_headers=H(scenario),
+        )
+    )
     assert chunks
     status, reason = expected_outcome("chat", scenario)
     assert o.outcomes() == [("chat", status, reason, 1.0)]
@@ -82,23 +97,32 @@ def test_assistants_tool_outputs(wired: tuple[Any, Obs]) -> None:
     ) as s:
         s.until_done()
     run = h1.current_run
-    assert run is not None and run.status == "requires_action"
+    assert run is not None
+    assert run.status == "requires_action"
     assert o.outcomes() == []
     call = run.required_action.submit_tool_outputs.tool_calls[0]
     h2 = runwatch.handler(openai.AssistantEventHandler(), o.observer)
     with client.beta.threads.runs.submit_tool_outputs_stream(
-        thread_id="thread_e2e", run_id=run.id, tool_outputs=[{"tool_call_id": call.id, "output": "18C"}], event_handler=h2
+        thread_id="thread_e2e",
+        run_id=run.id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "18C"}],
+        event_handler=h2,
     ) as s:
         s.until_done()
     assert h2.get_final_run().status == "completed"
     assert o.outcomes() == [("assistants", "completed", "none", 1.0)]
     o.settled()
     roots = [sp for sp in o.spans() if sp.parent is None]
-    assert len(roots) == 1 and roots[0].attributes["runwatch.run.id"] == run.id
-    assert any("requires_action" in sp.name and sp.parent.span_id == roots[0].context.span_id for sp in o.spans())
+    assert len(roots) == 1
+    assert roots[0].attributes["runwatch.run.id"] == run.id
+    assert any(
+        "requires_action" in sp.name and sp.parent.span_id == roots[0].context.span_id for sp in o.spans()
+    )
 
 
-@pytest.mark.parametrize("scenario", ["completed", "incomplete:max_prompt_tokens", "failed:rate_limit_exceeded"])
+@pytest.mark.parametrize(
+    "scenario", ["completed", "incomplete:max_prompt_tokens", "failed:rate_limit_exceeded"]
+)
 def test_assistants_create_and_poll(wired: tuple[Any, Obs], scenario: str) -> None:
     """create_and_poll over the wire: the polled JSON run objects are observed as one run."""
     client, o = wired
@@ -119,7 +143,9 @@ def test_agents(wired: tuple[Any, Obs]) -> None:
     """An agent session turn streamed over the wire ends with the forced outcome."""
     client, o = wired
     session = client.beta.agents.sessions.create(environment={"type": "none"}, agent={"model": "gpt-5"})
-    with client.beta.agents.sessions.stream(session.id, input="hi", extra_headers=H("failed:max_output_tokens")) as s:
+    with client.beta.agents.sessions.stream(
+        session.id, input="hi", extra_headers=H("failed:max_output_tokens")
+    ) as s:
         list(s)
     assert o.outcomes() == [("agents", "failed", "max_output_tokens", 1.0)]
     o.settled()

@@ -12,7 +12,17 @@ import pytest
 import runwatch
 
 from . import drivers
-from .conftest import EXPECTED, HAS_HTTPX2, Obs, Reply, Wire, case_replies, expected_outcomes, http, make_client
+from .conftest import (
+    EXPECTED,
+    HAS_HTTPX2,
+    Obs,
+    Reply,
+    Wire,
+    case_replies,
+    expected_outcomes,
+    http,
+    make_client,
+)
 
 
 def _http(client: Any) -> Any:
@@ -41,18 +51,28 @@ def test_instrument_azure(obs: Obs) -> None:
     wire = Wire(case_replies("chat_length"))
     hc = http.Client(transport=http.MockTransport(wire.handler))
     client = openai.AzureOpenAI(
-        api_version="2024-10-21", azure_endpoint="https://example.openai.azure.com", api_key="k", http_client=hc
+        api_version="2024-10-21",
+        azure_endpoint="https://example.openai.azure.com",
+        api_key="k",
+        http_client=hc,
     )
     original = client._client._transport
     assert runwatch.instrument(client, obs.observer) is client
-    events = list(client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True))
-    assert events and wire.seen[0].startswith("POST /openai/deployments/gpt-4o/chat/completions")
+    events = list(
+        client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    )
+    assert events
+    assert wire.seen[0].startswith("POST /openai/deployments/gpt-4o/chat/completions")
     assert obs.outcomes() == expected_outcomes("chat_length")
     runwatch.uninstrument(client)
     assert client._client._transport is original
 
 
-@pytest.mark.parametrize("name", ["responses_incomplete_max_output_tokens", "chat_length", "assistants_failed_server_error"])
+@pytest.mark.parametrize(
+    "name", ["responses_incomplete_max_output_tokens", "chat_length", "assistants_failed_server_error"]
+)
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_plain_httpx_client(name: str, is_async: bool) -> None:
     """A plain ``httpx.Client`` / ``AsyncClient`` passed as ``http_client`` (accepted by openai 3.x;
@@ -77,7 +97,9 @@ def test_plain_httpx_client(name: str, is_async: bool) -> None:
     o.settled()
 
 
-@pytest.mark.parametrize("name", ["responses_incomplete_content_filter", "assistants_requires_action", "chat_cut_mid_stream"])
+@pytest.mark.parametrize(
+    "name", ["responses_incomplete_content_filter", "assistants_requires_action", "chat_cut_mid_stream"]
+)
 def test_preread_bodies(name: str) -> None:
     """A body the transport hands over already read (plain bytes) is observed too, unchanged."""
     from .conftest import new_obs
@@ -106,13 +128,17 @@ def test_handler_is_the_same_object(obs: Obs) -> None:
     h.extra = 42
     keys = set(vars(h))
     same = runwatch.handler(h, obs.observer)
-    assert same is h and type(same) is drivers.Recorder
-    assert keys <= set(vars(h)) and h.extra == 42 and h.user_state == {"mine": True}
+    assert same is h
+    assert type(same) is drivers.Recorder
+    assert keys <= set(vars(h))
+    assert h.extra == 42
+    assert h.user_state == {"mine": True}
     assert runwatch.handler(h, obs.observer) is h
     with client.beta.threads.runs.stream(thread_id="thread_a001", assistant_id="a", event_handler=h) as s:
         assert s is h
         s.until_done()
-    assert h.current_run is not None and h.current_run.status == "completed"
+    assert h.current_run is not None
+    assert h.current_run.status == "completed"
     assert h.get_final_run().id == "run_a001"
     assert ("end",) in h.log
     assert obs.outcomes() == expected_outcomes("assistants_completed")
@@ -155,8 +181,10 @@ async def test_watch_isinstance_async(obs: Obs) -> None:
 RESPONSES_TERMINAL = [
     pytest.param(n, id=n)
     for n, c in EXPECTED.items()
-    if c["runs"][0]["api"] == "responses" and c["runs"][0]["status"] in ("completed", "incomplete", "failed")
-    and len(c["files"]) == 1 and "error" not in n
+    if c["runs"][0]["api"] == "responses"
+    and c["runs"][0]["status"] in ("completed", "incomplete", "failed")
+    and len(c["files"]) == 1
+    and "error" not in n
 ]
 
 
@@ -179,15 +207,27 @@ def test_final_for_every_terminal_status(obs: Obs, name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [n for n, c in EXPECTED.items() if c["runs"][0]["api"] == "assistants" and len(c["files"]) == 1
-     and c["runs"][0]["status"] in ("completed", "incomplete", "failed", "cancelled", "expired") and "error" not in n],
+    [
+        n
+        for n, c in EXPECTED.items()
+        if c["runs"][0]["api"] == "assistants"
+        and len(c["files"]) == 1
+        and c["runs"][0]["status"] in ("completed", "incomplete", "failed", "cancelled", "expired")
+        and "error" not in n
+    ],
 )
 def test_final_assistants(obs: Obs, name: str) -> None:
     """``.final`` of a watched assistants stream is the last run snapshot the SDK parsed."""
     client = make_client(Wire(case_replies(name)))
-    w = runwatch.watch(client.beta.threads.runs.create(thread_id="t", assistant_id="a", stream=True), obs.observer)
+    w = runwatch.watch(
+        client.beta.threads.runs.create(thread_id="t", assistant_id="a", stream=True), obs.observer
+    )
     events = list(w)
-    runs = [e.data for e in events if e.event.startswith("thread.run.") and not e.event.startswith("thread.run.step.")]
+    runs = [
+        e.data
+        for e in events
+        if e.event.startswith("thread.run.") and not e.event.startswith("thread.run.step.")
+    ]
     assert w.final is runs[-1]
     assert w.final.status == EXPECTED[name]["runs"][0]["status"]
 
@@ -201,14 +241,20 @@ def _poll_route(statuses: list[str]) -> Any:
     def route(request: Any) -> Reply:
         status = left.pop(0) if len(left) > 1 else left[0]
         run = testing.run_object(
-            run_id="run_p1", thread_id="thread_p1", assistant_id="asst_p1", model="gpt-4o",
-            status=status, t0=1_700_000_000, started=status != "queued",
+            run_id="run_p1",
+            thread_id="thread_p1",
+            assistant_id="asst_p1",
+            model="gpt-4o",
+            status=status,
+            t0=1_700_000_000,
+            started=status != "queued",
             ended_at=1_700_000_010 if status == "completed" else None,
         )
         if request.method == "POST":
             assert request.url.path.endswith("/threads/thread_p1/runs")
         else:
-            assert request.method == "GET" and request.url.path.endswith("/runs/run_p1")
+            assert request.method == "GET"
+            assert request.url.path.endswith("/runs/run_p1")
         return Reply(json=run)
 
     return route

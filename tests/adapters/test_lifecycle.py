@@ -14,7 +14,7 @@ import pytest
 import runwatch
 
 from . import drivers
-from .conftest import DATA, EXPECTED, Obs, Reply, Wire, case_replies, http, make_client, new_obs
+from .conftest import DATA, EXPECTED, Reply, Wire, case_replies, http, make_client, new_obs
 
 MODES = ("bare", "instrument", "watch", "both")
 
@@ -25,8 +25,12 @@ def test_requires_action_continuation_joins_run(mode: str) -> None:
     """The submit_tool_outputs stream continues the same run: one runs_total increment, one run
     span, with a requires_action child span."""
     o = new_obs()
-    drivers.assistants_sync(make_client(Wire(case_replies("assistants_requires_action"))),
-                            EXPECTED["assistants_requires_action"], mode, o.observer)
+    drivers.assistants_sync(
+        make_client(Wire(case_replies("assistants_requires_action"))),
+        EXPECTED["assistants_requires_action"],
+        mode,
+        o.observer,
+    )
     assert o.outcomes() == [("assistants", "completed", "none", 1.0)]
     o.settled()
     spans = o.spans()
@@ -35,7 +39,8 @@ def test_requires_action_continuation_joins_run(mode: str) -> None:
     run = runs[0]
     assert run.attributes["runwatch.run.id"] == "run_a100"
     waits = [s for s in spans if "requires_action" in s.name]
-    assert len(waits) == 1 and waits[0].parent.span_id == run.context.span_id
+    assert len(waits) == 1
+    assert waits[0].parent.span_id == run.context.span_id
 
 
 @pytest.mark.parametrize("mode", ["instrument", "handler"])
@@ -45,7 +50,9 @@ def test_requires_action_never_resumed_is_abandoned(mode: str) -> None:
     o = new_obs(requires_action_ttl=30.0)
     case = {**EXPECTED["assistants_requires_action"]}
     case["requests"] = case["requests"][:1]
-    drivers.assistants_sync(make_client(Wire(case_replies("assistants_requires_action")[:1])), case, mode, o.observer)
+    drivers.assistants_sync(
+        make_client(Wire(case_replies("assistants_requires_action")[:1])), case, mode, o.observer
+    )
     assert o.outcomes() == []
     assert o.observer.sweep(now=time.time() + 5) == 0
     assert o.observer.sweep(now=time.time() + 31) == 1
@@ -97,7 +104,9 @@ def _raise_in_handler(client: Any, mode: str, observer: Any) -> Any:
         pytest.param(_break_close, "responses_completed", {"client_closed"}, id="break+close"),
         pytest.param(_cm_exit, "responses_completed", {"client_closed"}, id="context-exit"),
         # The tap alone cannot tell a handler's exception from the SDK closing the response.
-        pytest.param(_raise_in_handler, "assistants_completed", {"handler_error", "client_closed"}, id="handler-raises"),
+        pytest.param(
+            _raise_in_handler, "assistants_completed", {"handler_error", "client_closed"}, id="handler-raises"
+        ),
     ],
 )
 def test_break_off(action: Any, case: str, reasons: set[str]) -> None:
@@ -112,7 +121,8 @@ def test_break_off(action: Any, case: str, reasons: set[str]) -> None:
         outcomes = o.outcomes()
         assert len(outcomes) == 1, (mode, outcomes)
         [(_, status, reason, n)] = outcomes
-        assert (status, n) == ("aborted", 1.0) and reason in reasons, (mode, reason)
+        assert (status, n) == ("aborted", 1.0), mode
+        assert reason in reasons, (mode, reason)
         o.settled()
 
 
@@ -150,7 +160,9 @@ async def test_connection_cut_async(name: str) -> None:
     bare = await drivers.raw_async(make_client(Wire(_cut(name)), is_async=True), EXPECTED[name], "bare", None)
     for mode in MODES[1:]:
         o = new_obs()
-        got = await drivers.raw_async(make_client(Wire(_cut(name)), is_async=True), EXPECTED[name], mode, o.observer)
+        got = await drivers.raw_async(
+            make_client(Wire(_cut(name)), is_async=True), EXPECTED[name], mode, o.observer
+        )
         assert got == bare, mode
         assert o.outcomes() == [(EXPECTED[name]["runs"][0]["api"], "aborted", "transport_error", 1.0)], mode
         o.settled()
@@ -180,15 +192,20 @@ async def test_task_cancellation(mode: str) -> None:
     head = body[: body.index(b"event: response.output_text.delta")]
 
     async def handler(request: Any) -> Any:
-        return http.Response(200, headers={"content-type": "text/event-stream"}, stream=_Stall([head[:50], head[50:]]))
+        return http.Response(
+            200, headers={"content-type": "text/event-stream"}, stream=_Stall([head[:50], head[50:]])
+        )
 
     o = new_obs()
     client = drivers.setup(
         __import__("openai").AsyncOpenAI(
-            api_key="k", base_url="http://api.test/v1", max_retries=0,
+            api_key="k",
+            base_url="http://api.test/v1",
+            max_retries=0,
             http_client=http.AsyncClient(transport=http.MockTransport(handler)),
         ),
-        mode, o.observer,
+        mode,
+        o.observer,
     )
     seen: list[Any] = []
     cancelled = False
@@ -197,7 +214,9 @@ async def test_task_cancellation(mode: str) -> None:
 
             async def consume() -> None:
                 nonlocal cancelled
-                s = drivers.wrap(await client.responses.create(model="m", input="hi", stream=True), mode, o.observer)
+                s = drivers.wrap(
+                    await client.responses.create(model="m", input="hi", stream=True), mode, o.observer
+                )
                 try:
                     async for e in s:
                         seen.append(e.type)
@@ -209,7 +228,8 @@ async def test_task_cancellation(mode: str) -> None:
 
             tg.start_soon(consume)
     # Events already buffered are delivered before the next checkpoint: all of `head`, in order.
-    assert cancelled and seen == [ln[7:] for ln in head.decode().splitlines() if ln.startswith("event: ")]
+    assert cancelled
+    assert seen == [ln[7:] for ln in head.decode().splitlines() if ln.startswith("event: ")]
     gc.collect()
     if mode == "bare":
         assert o.outcomes() == []
@@ -252,5 +272,6 @@ def test_raising_sink_never_reaches_caller(mode: str) -> None:
     assert o.outcomes() == [("responses", "incomplete", "max_output_tokens", 1.0)]
     # boom raised on every transition; each was counted, and `good` still got each one.
     assert o.value("runwatch_internal_errors_total", stage="sink") == len(got)
-    assert got[0] == "RunStarted" and got[-1] == "RunFinished"
+    assert got[0] == "RunStarted"
+    assert got[-1] == "RunFinished"
     o.settled()

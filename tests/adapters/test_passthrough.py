@@ -62,10 +62,7 @@ def _check_outcomes(name: str, mode: str, o: Obs) -> None:
     assert o.outcomes() == expected_outcomes(name), mode
     o.settled()
     started = o.registry.get_sample_value("runwatch_runs_started_total", {}) or sum(
-        s.value
-        for m in o.registry.collect()
-        for s in m.samples
-        if s.name == "runwatch_runs_started_total"
+        s.value for m in o.registry.collect() for s in m.samples if s.name == "runwatch_runs_started_total"
     )
     assert started == len(EXPECTED[name]["runs"]), "each run started once"
 
