@@ -179,6 +179,8 @@ def raw_sync(client: Any, case: dict[str, Any], mode: str, observer: runwatch.Ob
                 events.append(rec(e))
         except Exception as exc:
             error = err(exc)
+            # openai 3.x closes the response when it raises mid-stream; 1.x leaves it to the caller.
+            stream.close()
         out.append({"events": events, "error": error})
     return out
 
@@ -216,6 +218,7 @@ async def raw_async(client: Any, case: dict[str, Any], mode: str, observer: runw
                 events.append(rec(e))
         except Exception as exc:
             error = err(exc)
+            await stream.close()  # as in raw_sync
         out.append({"events": events, "error": error})
     return out
 
