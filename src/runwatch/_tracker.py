@@ -411,6 +411,26 @@ class StreamTracker:
         if self.passive:
             return
         name = frame.event
+        rt = self.current
+        if rt is not None and rt.run.first_token_at is not None and not frame.truncated:
+            # Hot path: once the first token is in, a content delta changes nothing we track.
+            proto = self.proto
+            if name is None:
+                data = frame.data
+                if (
+                    self.api == "chat"
+                    and chat.DELTA_MARK in data
+                    and chat.NEEDS_LOOK[0] not in data
+                    and chat.NEEDS_LOOK[1] not in data
+                ):
+                    return
+            elif (
+                proto is not None
+                and proto.events.get(name) == "token"
+                and rt.run.outcome is None
+                and frame.data[:6] != "[DONE]"
+            ):
+                return
         if frame.truncated:
             self._anomaly("truncated_frame", t, name or "")
             return
