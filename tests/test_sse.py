@@ -71,6 +71,7 @@ SPEC_CASES = [
     pytest.param(b"data:a\n\n", [F(None, "a")], id="no-space-after-colon"),
     pytest.param(b"data:  a\n\n", [F(None, " a")], id="only-one-leading-space-stripped"),
     pytest.param(b"data: a \n\n", [F(None, "a ")], id="trailing-space-kept"),
+    pytest.param(b"event: e \ndata:  a \n\n", [F("e ", " a ")], id="spaces-kept-with-event"),
     pytest.param(b"event:  e\ndata: x\n\n", [F(" e", "x")], id="one-space-stripped-from-event"),
     pytest.param(b"data: [DONE]\n\n", [F(None, "[DONE]")], id="done"),
     pytest.param(b"event: done\ndata: [DONE]\n\n", [F("done", "[DONE]")], id="assistants-done"),
@@ -313,7 +314,12 @@ def test_transcripts_byte_by_byte(path: Path) -> None:
     assert frames
 
 
-_value = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=30)
+_value = st.one_of(
+    # A small alphabet makes edge cases (spaces at either end, colons, "[DONE]") likely.
+    st.text(st.sampled_from(' :ab{}"\t\u00e9\u2028'), max_size=12),
+    st.sampled_from(["[DONE]", " [DONE]", "", " "]),
+    st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=30),
+)
 _line = st.one_of(
     st.tuples(
         st.sampled_from(["data", "event", "id", "retry", "foo", ""]),
@@ -327,11 +333,36 @@ _line = st.one_of(
 _sse = st.lists(st.tuples(_line, st.sampled_from(["\n", "\r\n", "\r"])), max_size=40).map(
     lambda lines: "".join(a + b for a, b in lines).encode()
 )
+# Mostly the shapes OpenAI sends (which take the decoder's whole-frame fast path), mixed with other
+# fields, blank-line runs and invalid UTF-8.
+_piece = st.one_of(
+    st.builds(lambda e, d: f"event: {e}\ndata: {d}\n\n".encode(), _value, _value),
+    st.builds(lambda d: f"data: {d}\n\n".encode(), _value),
+    _line.map(lambda line: line.encode() + b"\n"),
+    st.sampled_from([b"\n", b"\n\n\n", b"data: \xff\xfe\n\n", b"event: \xc3\ndata: x\n\n", b"\xe2\x82"]),
+)
+_openai_like = st.lists(_piece, max_size=40).map(b"".join)
+
+
+def decode_byte_by_byte(body: bytes, limit: int | None) -> tuple[list[Frame], int]:
+    """The line-by-line reference: one byte per feed never completes a whole frame in one call."""
+    return decode_chunks([body[i : i + 1] for i in range(len(body))], limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.one_of(_openai_like, _sse), limit=st.sampled_from([None, 24, 60]))
+def test_fast_path_agrees_with_line_by_line(body: bytes, limit: int | None) -> None:
+    """The whole-frame fast path (a body in one piece) gives exactly the frames and oversized count
+    of the line-by-line path (the same body one byte at a time), invalid UTF-8 included."""
+    whole, whole_over = decode_chunks([body], limit)
+    reference, reference_over = decode_byte_by_byte(body, limit)
+    assert as_tuples(whole) == as_tuples(reference)
+    assert whole_over == reference_over
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    body=_sse,
+    body=st.one_of(_sse, _openai_like),
     cuts=st.lists(st.integers(min_value=0, max_value=2_000), max_size=30),
     limit=st.sampled_from([None, 24]),
 )
@@ -342,6 +373,9 @@ def test_random_sse_rechunked_gives_same_frames(body: bytes, cuts: list[int], li
     chunked, chunked_over = decode_chunks(split_at(body, [c % (len(body) + 1) for c in cuts]), limit)
     assert as_tuples(chunked) == as_tuples(whole)
     assert chunked_over == whole_over
+    reference, reference_over = decode_byte_by_byte(body, limit)
+    assert as_tuples(reference) == as_tuples(whole)
+    assert reference_over == whole_over
 
 
 @settings(max_examples=300, deadline=None)
