@@ -158,18 +158,22 @@ class SSEDecoder:
             else:
                 self._buf += chunk
             return []
-        head = chunk[:end]
-        if self._buf:
-            self._buf += head
-            head = bytes(self._buf)
-        rest = chunk[end + 1 :]
-        self._buf = bytearray()
-        frames = self._region(head)
-        # The unfinished line after the last newline belongs to the frame the lines above left open.
-        if len(rest) > self.max_frame_bytes:
-            self._overflow()
+        # A server that flushes per event sends chunks ending at a frame boundary: no copies then.
+        if end + 1 == len(chunk):
+            region, rest = chunk, b""
         else:
-            self._buf += rest
+            region, rest = chunk[: end + 1], chunk[end + 1 :]
+        if self._buf:
+            self._buf += region
+            region = bytes(self._buf)
+            self._buf = bytearray()
+        frames = self._region(region)
+        if rest:
+            # The unfinished line after the last newline belongs to the frame left open above.
+            if len(rest) > self.max_frame_bytes:
+                self._overflow()
+            else:
+                self._buf += rest
         return frames
 
     def end(self) -> list[Frame]:
@@ -213,25 +217,30 @@ class SSEDecoder:
         self._id = None
         self._seen_field = False
 
-    def _region(self, head: bytes) -> list[Frame]:
-        """Decode ``head``: complete lines, the newline after the last one removed.
+    def _region(self, region: bytes) -> list[Frame]:
+        """Decode ``region``: complete lines, each ending with ``\\n``.
 
         Whole frames of the two shapes OpenAI sends (``data: D`` and ``event: E`` + ``data: D``) are
         cut out of the decoded region with a few C-level string calls; anything else (comments, ids,
         several data lines, the end of a frame left open by the previous chunk) goes line by line.
         Both paths give the same frames (the tests feed byte by byte, which never takes this one).
         """
-        if len(head) > self.max_frame_bytes:
-            return self._lines(head.split(b"\n"))  # let the per-line limits decide
+        if len(region) > self.max_frame_bytes:
+            return self._lines(region[:-1].split(b"\n"))  # let the per-line limits decide
         try:
-            text = head.decode("utf-8") + "\n"
+            text = region.decode("utf-8")
         except UnicodeDecodeError:
-            return self._lines(head.split(b"\n"))  # invalid bytes are replaced line by line
-        last = text.rfind("\n\n")
-        if last < 0:
-            return self._lines(head.split(b"\n"))  # no blank line: it all extends the open frame
+            return self._lines(region[:-1].split(b"\n"))  # invalid bytes are replaced line by line
+        tail = ""
+        if text[-2:] == "\n\n":
+            blocks = text[:-2].split("\n\n")
+        else:
+            last = text.rfind("\n\n")
+            if last < 0:
+                return self._lines(region[:-1].split(b"\n"))  # no blank line: all in the open frame
+            blocks = text[:last].split("\n\n")
+            tail = text[last + 2 : -1]  # lines after the last blank line open the next frame
         out: list[Frame] = []
-        blocks = text[:last].split("\n\n")
         if self._seen_field or self._dropping:
             out += self._block(blocks[0])  # finishes the frame the previous chunk left open
             blocks[0] = ""
@@ -248,8 +257,8 @@ class SSEDecoder:
             if block:
                 out += self._block(block)
                 last_id = self._last_id
-        if last + 2 < len(text):  # lines after the last blank line open the next frame
-            out += self._lines(text[last + 2 : -1].encode().split(b"\n"))
+        if tail:
+            out += self._lines(tail.encode().split(b"\n"))
         return out
 
     def _block(self, block: str) -> list[Frame]:
