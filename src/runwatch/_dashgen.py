@@ -83,6 +83,22 @@ def _check_ratio(name: str, value: object) -> float:
     return float(value)
 
 
+def _check_runbook_url(url: object) -> str:
+    """A base URL (or path) for the runbook; each alert appends ``#<alert name in lower case>``."""
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"runbook_url must be a non-empty string, got {url!r}")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ValueError(f"runbook_url {url!r} must not contain whitespace or control characters")
+    if "#" in url:
+        raise ValueError(
+            f"runbook_url {url!r} must not contain '#': each alert appends its own anchor "
+            "(#runwatchincompleteratioburnpage, ...)"
+        )
+    if "{{" in url or "}}" in url:
+        raise ValueError(f"runbook_url {url!r} must not contain '{{{{' or '}}}}' (Prometheus templates)")
+    return url
+
+
 def _parse_selector(selector: str) -> str:
     """Validate a label-matcher body (``job="api",namespace=~"prod-.*"``); return it normalized."""
     if not isinstance(selector, str):
@@ -726,6 +742,7 @@ def build_rules(
     ``objective`` is the tolerated share of incomplete runs (the error budget);
     ``failure_objective`` the tolerated share of failed runs (defaults to ``objective``).
     Burn-rate alerts stay quiet until ``min_runs`` runs finished in their long window.
+    ``runbook_url`` is the base of every alert's ``runbook_url`` annotation (``<base>#<alert>``).
 
     Example::
 
@@ -738,6 +755,7 @@ def build_rules(
         raise ValueError(f"min_runs must be a positive integer, got {min_runs!r}")
     if isinstance(spike_ratio, bool) or not isinstance(spike_ratio, int | float) or not 0 < spike_ratio < 1:
         raise ValueError(f"spike_ratio must be a number strictly between 0 and 1, got {spike_ratio!r}")
+    runbook_url = _check_runbook_url(runbook_url)
     doc = _rules_doc(
         objective=obj,
         failure_objective=fobj,
@@ -830,17 +848,20 @@ def write(
     selector: str = "",
     failure_objective: float | None = None,
     min_runs: int = DEFAULT_MIN_RUNS,
+    runbook_url: str = DEFAULT_RUNBOOK_URL,
 ) -> list[Path]:
     """Write ``runwatch.json`` and ``rules.yml`` into ``out_dir`` (created if missing).
 
-    Everything is generated before anything is written, so a bad option leaves no half output.
+    The options are those of :func:`build_rules` (``runbook_url`` is the base of every alert's
+    ``runbook_url`` annotation; each alert appends ``#<its name in lower case>``). Everything is
+    generated before anything is written, so a bad option leaves no half output.
 
     Example::
 
         write(Path("deploy/runwatch"), objective=0.05, selector='job="api"')
     """
     dashboard = dashboard_json(selector)
-    rules = build_rules(objective, selector, failure_objective, min_runs=min_runs)
+    rules = build_rules(objective, selector, failure_objective, min_runs=min_runs, runbook_url=runbook_url)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "runwatch.json", out_dir / "rules.yml"]

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._dashgen import DEFAULT_MIN_RUNS, DEFAULT_RUNBOOK_URL
 from ._events import APIS
 
 
@@ -25,11 +26,36 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(option: str, text: str, kind: type[float] | type[int]) -> float:
+    """``text`` as ``kind``; a ValueError naming ``option`` otherwise (argparse would print usage)."""
+    try:
+        return kind(text.strip())
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{option} must be {what}, got {text!r}") from None
+
+
 def _dashboards(args: argparse.Namespace) -> int:
     from . import _dashgen
 
     try:
-        written = _dashgen.write(Path(args.out), objective=args.objective, selector=args.selector)
+        # Numbers arrive as text and are converted here, so a bad value is one line on stderr
+        # (argparse's own type errors print the usage block too). Ranges are checked by _dashgen.
+        objective = _number("--objective", args.objective, float)
+        failure = (
+            None
+            if args.failure_objective is None
+            else _number("--failure-objective", args.failure_objective, float)
+        )
+        min_runs = int(_number("--min-runs", args.min_runs, int))
+        written = _dashgen.write(
+            Path(args.out),
+            objective=objective,
+            selector=args.selector,
+            failure_objective=failure,
+            min_runs=min_runs,
+            runbook_url=args.runbook_url,
+        )
     except (ValueError, OSError) as exc:
         print(f"runwatch dashboards: {exc}", file=sys.stderr)
         return 2
@@ -56,7 +82,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     dash = sub.add_parser("dashboards", help="write the Grafana dashboard and Prometheus rules")
     dash.add_argument("--out", required=True, metavar="DIR")
-    dash.add_argument("--objective", type=float, default=0.05, help="tolerated incomplete ratio (0-1)")
+    dash.add_argument(
+        "--objective",
+        default="0.05",
+        metavar="RATIO",
+        help="tolerated share of incomplete runs, the error budget (0 < RATIO < 1/6; default 0.05)",
+    )
+    dash.add_argument(
+        "--failure-objective",
+        default=None,
+        metavar="RATIO",
+        help="tolerated share of failed runs (same range; default: --objective)",
+    )
+    dash.add_argument(
+        "--min-runs",
+        default=str(DEFAULT_MIN_RUNS),
+        metavar="N",
+        help=f"low-traffic guard: alerts need N finished runs in their window (default {DEFAULT_MIN_RUNS})",
+    )
+    dash.add_argument(
+        "--runbook-url",
+        default=DEFAULT_RUNBOOK_URL,
+        metavar="URL",
+        help=f"base of each alert's runbook_url, '#<alert>' is appended (default {DEFAULT_RUNBOOK_URL})",
+    )
     dash.add_argument("--selector", default="", help='PromQL matchers added to every query, e.g. job="api"')
     dash.set_defaults(func=_dashboards)
 
