@@ -612,13 +612,15 @@ class StreamTracker:
                 return self.current
             rt = self.runs.get(key)
             if rt is not None and rt.terminal:
-                rt.anomaly("event_after_terminal", t)
+                if rt.pending_error is None:  # a terminal after an error event is expected
+                    rt.anomaly("event_after_terminal", t)
                 return None
             return self._ensure(key, t, key=key)
         run_id = _str(snap, "id") if snap is not None else None
         rt = self.current
         if rt is not None and rt.terminal and (run_id is None or run_id == rt.run.run_id):
-            rt.anomaly("event_after_terminal", t)
+            if rt.pending_error is None:  # a terminal after an error event is expected
+                rt.anomaly("event_after_terminal", t)
             return None
         return self._ensure(run_id or self.run_id_hint, t)
 
@@ -773,9 +775,12 @@ class StreamTracker:
             rt = self._ensure(self.run_id_hint, t)
             if rt is None:
                 return
+        if rt.terminal:
+            return
+        # An error event ends the run (the SDK raises on it and may never read further).
         rt.pending_error = code
-        if rt.paused:
-            rt.paused = False
+        rt.paused = False
+        rt.finish("failed", code, t)
 
 
 class RunBook:
