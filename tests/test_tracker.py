@@ -656,3 +656,43 @@ def test_every_started_run_finishes_exactly_once(
     assert book.parked == 0
     assert not book._active
     assert not book._owners
+
+
+def test_long_agent_session_keeps_bounded_state() -> None:
+    """A session stream with 500 turns holds a bounded number of run trackers (finished turns are
+    dropped), every turn is counted once, and a late event for a dropped turn is an anomaly, not a
+    new run."""
+    from runwatch import testing
+    from runwatch._events import RunFinished, RunStarted
+    from runwatch._sse import SSEDecoder
+    from runwatch._tracker import RunBook
+
+    seen: list[object] = []
+    book = RunBook(seen.append)
+    stream = book.stream("agents", 0.0)
+    decoder = SSEDecoder()
+    turns = ["completed"] * 500
+    body = testing.agent_session_events(turns, session_id="sess_long")
+    max_runs = 0
+    for chunk_start in range(0, len(body), 4096):
+        for frame in decoder.feed(body[chunk_start : chunk_start + 4096]):
+            stream.frame(frame, 1.0)
+            max_runs = max(max_runs, len(stream.runs))
+    assert max_runs <= 17
+    started = sum(isinstance(t, RunStarted) for t in seen)
+    finished = sum(isinstance(t, RunFinished) for t in seen)
+    assert started == finished == 500
+    # Replaying the first turn's terminal again is late, not a new run.
+    first = next(t for t in seen if isinstance(t, RunFinished))
+    late = {
+        "type": "agent.session.turn.completed",
+        "turn_id": first.run.run_id,
+        "turn": {"id": first.run.run_id, "status": "completed", "object": "agent.session.turn"},
+    }
+    import json
+
+    for frame in decoder.feed(f"event: agent.session.turn.completed\ndata: {json.dumps(late)}\n\n".encode()):
+        stream.frame(frame, 2.0)
+    stream.close("stream_ended", 3.0)
+    assert sum(isinstance(t, RunStarted) for t in seen) == 500
+    assert any(getattr(t, "kind", None) == "event_after_terminal" for t in seen)

@@ -59,6 +59,8 @@ from .protocols.assistants import STEP_TERMINAL
 
 Emit = Callable[[Transition], None]
 
+_PRUNE_AT: Final = 16  # open + finished runs kept per stream before finished ones are dropped
+_FINISHED_KEYS_MAX: Final = 1024
 DEFAULT_TTL: Final = 600.0  # the API's own requires_action expiry
 RECENT_MAX: Final = 4096
 
@@ -371,6 +373,7 @@ class StreamTracker:
         "closed",
         "current",
         "done_seen",
+        "finished_keys",
         "passive",
         "proto",
         "run_id_hint",
@@ -388,7 +391,8 @@ class StreamTracker:
         self.started_at = started_at
         self.run_id_hint = run_id_hint
         self.current: RunTracker | None = None
-        self.runs: dict[str, RunTracker] = {}  # multi-run streams (agent turns), freed as they end
+        self.runs: dict[str, RunTracker] = {}  # multi-run streams (agent turns), pruned as they end
+        self.finished_keys: OrderedDict[str, None] = OrderedDict()  # dropped finished turns
         self.closed = False
         self.done_seen = False
         self.passive = False  # another stream is already observing this run
@@ -600,8 +604,19 @@ class StreamTracker:
         if old is not None and old is not rt and not old.terminal and old not in self.runs.values():
             self.runs[str(id(old))] = old  # keep it so close() settles it
         if key is not None:
+            if len(self.runs) >= _PRUNE_AT:
+                self._prune()
             self.runs[key] = rt
         self.current = rt
+
+    def _prune(self) -> None:
+        # A session stream may carry turns for hours: drop finished turns, remember their keys
+        # (bounded) so a late event for one is still an anomaly rather than a new run.
+        for key in [k for k, rt in self.runs.items() if rt.terminal]:
+            del self.runs[key]
+            self.finished_keys[key] = None
+        while len(self.finished_keys) > _FINISHED_KEYS_MAX:
+            self.finished_keys.popitem(last=False)
 
     def _run_for(self, payload: JSONObject, t: float, snap: JSONObject | None) -> RunTracker | None:
         proto = self.proto
@@ -614,6 +629,9 @@ class StreamTracker:
             if rt is not None and rt.terminal:
                 if rt.pending_error is None:  # a terminal after an error event is expected
                     rt.anomaly("event_after_terminal", t)
+                return None
+            if rt is None and key in self.finished_keys:
+                self._anomaly("event_after_terminal", t)
                 return None
             return self._ensure(key, t, key=key)
         run_id = _str(snap, "id") if snap is not None else None
