@@ -79,7 +79,7 @@ def main() -> None:
     inst = instrumentor(peer)
     on = False
 
-    def run(instrumented: bool) -> tuple[float, int]:
+    def run(instrumented: bool) -> tuple[float, float, int]:
         nonlocal on
         if instrumented and not on:
             inst.instrument(tracer_provider=provider)
@@ -90,21 +90,25 @@ def main() -> None:
         exporter.clear()
         c = client(body)
         gc.collect()
+        c0 = time.process_time()
         t0 = time.perf_counter()
         n = 0
         with open_stream(c) as stream:
             for _ in stream:
                 n += 1
-        return time.perf_counter() - t0, n
+        return time.perf_counter() - t0, time.process_time() - c0, n
 
     run(False), run(True)  # warm-up
     a: list[float] = []
     b: list[float] = []
+    ca: list[float] = []
+    cb: list[float] = []
     n = 0
     for i in range(reps):
         for instrumented in (False, True) if i % 2 == 0 else (True, False):
-            dt, n = run(instrumented)
+            dt, cpu, n = run(instrumented)
             (b if instrumented else a).append(dt)
+            (cb if instrumented else ca).append(cpu)
     spans = len(exporter.get_finished_spans())
     peaks = {}
     for instrumented in (False, True):
@@ -127,6 +131,14 @@ def main() -> None:
                 "added_pct": (mi / mb - 1) * 100,
                 "paired_added_pct": statistics.median([(y / x - 1) * 100 for x, y in zip(a, b, strict=True)]),
                 "added_us_per_event": statistics.median([y - x for x, y in zip(a, b, strict=True)]) / n * 1e6,
+                "cpu_bare_s": statistics.median(ca),
+                "cpu_instrumented_s": statistics.median(cb),
+                "cpu_paired_added_pct": statistics.median(
+                    [(y / x - 1) * 100 for x, y in zip(ca, cb, strict=True)]
+                ),
+                "cpu_added_us_per_event": statistics.median([y - x for x, y in zip(ca, cb, strict=True)])
+                / n
+                * 1e6,
                 "peak_kib": peaks[True],
                 "bare_peak_kib": peaks[False],
                 "spans_last_run": spans,

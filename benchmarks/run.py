@@ -665,14 +665,22 @@ def main() -> None:
         for api in ("responses", "chat"):
             r = ours.get(f"{api} instrument (2KiB chunks)")
             if r:
-                print(f"   {'runwatch (all sinks) / ' + api:58} added {r['paired_added_pct']:>7.2f}%")
+                print(
+                    f"   {'runwatch (all sinks) / ' + api:58} added {r['paired_added_pct']:>7.2f}% (paired)  "
+                    f"CPU added {r['cpu_paired_added_pct']:>6.2f}% {r['cpu_added_us_per_event']:>6.1f} us/ev"
+                )
         for name, r in pr.items():
             if "error" in r:
                 print(f"   {name:58} CANNOT RUN: {r['error']}")
             else:
+                cpu = (
+                    f"CPU added {r['cpu_paired_added_pct']:>6.2f}% {r['cpu_added_us_per_event']:>6.1f} us/ev"
+                    if "cpu_paired_added_pct" in r
+                    else ""
+                )
                 print(
-                    f"   {name:58} added {r['added_pct']:>7.2f}%  bare {r['bare_s']:.3f} s "
-                    f"inst {r['instrumented_s']:.3f} s  peak {r['peak_kib']:.0f} KiB"
+                    f"   {name:58} added {r['paired_added_pct']:>7.2f}% (paired)  bare {r['bare_s']:.3f} s "
+                    f"inst {r['instrumented_s']:.3f} s  peak {r['peak_kib']:.0f} KiB  {cpu}"
                 )
         print()
     print("Targets")
