@@ -8,6 +8,7 @@ that production would hide. Tests that prove containment pass ``raise_errors=Fal
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -46,10 +47,8 @@ class Safety:
         if stage not in STAGES:
             stage = "adapter"
         for count in self._counters:
-            try:
+            with contextlib.suppress(Exception):
                 count(stage)
-            except Exception:  # noqa: BLE001 - counting must not fail the caller either
-                pass
         log.debug("runwatch internal error at %s", stage, exc_info=exc)
         if self.raise_errors:
             raise exc
