@@ -180,13 +180,16 @@ def run_runwatch(chunks: list[bytes]) -> tuple[float, int, int]:
     book = RunBook(transitions.append)
     stream = book.stream(None, 0.0)
     decoder = SSEDecoder()
-    feed, track = decoder.feed, stream.frame
+    # The production path (StreamSession.feed_bytes): plain frames come as tuples and deltas
+    # after the first token are skipped on their name without building a Frame.
+    feed, track = decoder.feed_items, stream.frames
     n = 0
     t0 = time.process_time()
     for chunk in chunks:
-        for f in feed(chunk):
-            track(f, 1.0)
-            n += 1
+        items = feed(chunk)
+        if items:
+            track(items, 1.0)
+            n += len(items)
     for f in decoder.end():
         track(f, 1.0)
         n += 1

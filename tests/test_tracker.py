@@ -696,3 +696,54 @@ def test_long_agent_session_keeps_bounded_state() -> None:
     stream.close("stream_ended", 3.0)
     assert sum(isinstance(t, RunStarted) for t in seen) == 500
     assert any(getattr(t, "kind", None) == "event_after_terminal" for t in seen)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 4096, 1 << 20])
+def test_hot_path_matches_frame_path_on_every_transcript(chunk_size: int) -> None:
+    """The production hot path (`SSEDecoder.feed_items` + `StreamTracker.frames`, which skips
+    deltas after the first token without building Frames) emits exactly the transitions of the
+    plain path (`feed` + `frame`) for every recorded transcript, whatever the chunking."""
+    from runwatch._sse import SSEDecoder
+    from runwatch._tracker import RunBook
+
+    def summary(transitions: list[object]) -> list[tuple[object, ...]]:
+        out: list[tuple[object, ...]] = []
+        for tr in transitions:
+            run = getattr(tr, "run", None)
+            out.append(
+                (
+                    type(tr).__name__,
+                    getattr(run, "run_id", None),
+                    getattr(getattr(tr, "phase", None), "name", None),
+                    getattr(tr, "outcome", None),
+                    getattr(tr, "kind", None),
+                    getattr(run, "first_token_at", None) if type(tr).__name__ == "FirstToken" else None,
+                )
+            )
+        return out
+
+    data = Path(__file__).parent / "data"
+    for path in sorted(data.glob("*.sse")):
+        body = path.read_bytes()
+        chunks = [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
+        results = []
+        for hot in (False, True):
+            seen: list[object] = []
+            book = RunBook(seen.append)
+            stream = book.stream(None, 0.0)
+            decoder = SSEDecoder()
+            for n, chunk in enumerate(chunks):
+                t = float(n)
+                if hot:
+                    items = decoder.feed_items(chunk)
+                    if items:
+                        stream.frames(items, t)
+                else:
+                    for frame in decoder.feed(chunk):
+                        stream.frame(frame, t)
+            for frame in decoder.end():
+                stream.frame(frame, 1e6)
+            stream.close("stream_ended", 1e6)
+            book.flush(1e6)
+            results.append(summary(seen))
+        assert results[0] == results[1], path.name

@@ -156,12 +156,9 @@ class StreamSession:
             decoder = self.decoder
             if decoder is None:
                 decoder = self.decoder = SSEDecoder()
-            frames = decoder.feed(chunk)
-            if frames:
-                now = time.time()
-                frame = self.tracker.frame
-                for f in frames:
-                    frame(f, now)
+            items = decoder.feed_items(chunk)
+            if items:
+                self.tracker.frames(items, time.time())
         except Exception as exc:
             self._fail("track", exc)
 

@@ -19,7 +19,7 @@ delta frame by its event name costs a dict look-up, not a ``json.loads``.
 from __future__ import annotations
 
 import json
-from typing import Final
+from typing import Final, TypeAlias
 
 from ._events import JSONObject
 
@@ -85,6 +85,10 @@ class Frame:
     __hash__ = None  # type: ignore[assignment]
 
 
+#: What :meth:`SSEDecoder.feed_items` returns: a Frame, or ``(event, data, id)`` for a plain one.
+Item: TypeAlias = "Frame | tuple[str | None, str, str | None]"
+
+
 def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
@@ -130,6 +134,12 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[Frame]:
         """Consume ``chunk``; return the frames it completed (possibly none)."""
+        return [Frame(*item) if type(item) is tuple else item for item in self.feed_items(chunk)]  # type: ignore[misc]
+
+    def feed_items(self, chunk: bytes) -> list[Item]:
+        """Like :meth:`feed`, but frames of the two common shapes come as ``(event, data, id)``
+        tuples: a consumer that only needs the name of most frames (a delta) skips building them.
+        """
         if not chunk:
             return []
         if self._cr_pending:
@@ -217,7 +227,7 @@ class SSEDecoder:
         self._id = None
         self._seen_field = False
 
-    def _region(self, region: bytes) -> list[Frame]:
+    def _region(self, region: bytes) -> list[Item]:
         """Decode ``region``: complete lines, each ending with ``\\n``.
 
         Whole frames of the two shapes OpenAI sends (``data: D`` and ``event: E`` + ``data: D``) are
@@ -240,7 +250,7 @@ class SSEDecoder:
                 return self._lines(region[:-1].split(b"\n"))  # no blank line: all in the open frame
             blocks = text[:last].split("\n\n")
             tail = text[last + 2 : -1]  # lines after the last blank line open the next frame
-        out: list[Frame] = []
+        out: list[Item] = []
         if self._seen_field or self._dropping:
             out += self._block(blocks[0])  # finishes the frame the previous chunk left open
             blocks[0] = ""
@@ -249,10 +259,10 @@ class SSEDecoder:
             if block[:7] == "event: ":
                 event, sep, data = block.partition("\ndata: ")
                 if sep and "\n" not in data and "\n" not in event:
-                    out.append(Frame(event[7:], data, last_id))
+                    out.append((event[7:], data, last_id))
                     continue
             elif block[:6] == "data: " and "\n" not in block:
-                out.append(Frame(None, block[6:], last_id))
+                out.append((None, block[6:], last_id))
                 continue
             if block:
                 out += self._block(block)
@@ -261,14 +271,14 @@ class SSEDecoder:
             out += self._lines(tail.encode().split(b"\n"))
         return out
 
-    def _block(self, block: str) -> list[Frame]:
+    def _block(self, block: str) -> list[Item]:
         """One frame's lines (valid UTF-8, so re-encoding gives the original bytes), then its end."""
         lines = block.encode().split(b"\n")
         lines.append(b"")
         return self._lines(lines)
 
-    def _lines(self, lines: list[bytes]) -> list[Frame]:
-        out: list[Frame] = []
+    def _lines(self, lines: list[bytes]) -> list[Item]:
+        out: list[Item] = []
         limit = self.max_frame_bytes
         for line in lines:
             if line:

@@ -53,12 +53,14 @@ from ._events import (
     ToolCall,
     Transition,
 )
-from ._sse import Frame
+from ._sse import Frame, Item
 from .protocols import Protocol, chat
 from .protocols.assistants import STEP_TERMINAL
 
 Emit = Callable[[Transition], None]
 
+#: Actions a frame can be skipped for once the run has its first token (see StreamTracker.frames).
+_SKIP: Final[dict[str, bool]] = {"token": True}
 _PRUNE_AT: Final = 16  # open + finished runs kept per stream before finished ones are dropped
 _FINISHED_KEYS_MAX: Final = 1024
 DEFAULT_TTL: Final = 600.0  # the API's own requires_action expiry
@@ -465,6 +467,31 @@ class StreamTracker:
             self.done(t)
             return
         self.dispatch(name, t, frame.json, frame.data)
+
+    def frames(self, items: list[Item], t: float) -> None:
+        """Feed what :meth:`SSEDecoder.feed_items` returned: the hot path.
+
+        A plain delta after the first token changes nothing, so it is skipped on its name (or, for
+        chat, on its text) without building a Frame; everything else goes through :meth:`frame`.
+        """
+        for item in items:
+            if type(item) is not tuple:
+                self.frame(item, t)  # type: ignore[arg-type]
+                continue
+            rt = self.current
+            if rt is not None and rt.run.first_token_at is not None and rt.run.outcome is None:
+                name, data, _ = item
+                if name is not None:
+                    if _SKIP.get(self.proto.events.get(name, "")):  # type: ignore[union-attr]
+                        continue
+                elif (
+                    self.api == "chat"
+                    and chat.DELTA_MARK in data
+                    and chat.NEEDS_LOOK[0] not in data
+                    and chat.NEEDS_LOOK[1] not in data
+                ):
+                    continue
+            self.frame(Frame(*item), t)
 
     def feed(self, name: str, t: float, payload: PayloadLoader, raw: str | None = None) -> None:
         """Feed one event by name with a lazy payload (SDK objects, replays)."""
