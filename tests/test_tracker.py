@@ -747,3 +747,33 @@ def test_hot_path_matches_frame_path_on_every_transcript(chunk_size: int) -> Non
             book.flush(1e6)
             results.append(summary(seen))
         assert results[0] == results[1], path.name
+
+
+def test_run_id_seen_again_after_another_run_is_the_same_run() -> None:
+    """Regression (found by the property test): a background response, then a lifecycle event of
+    another response, then the first response again, on one stream that is then cut. The first
+    response is one run (not two trackers for one id, one of which was parked over and never
+    ended): every started run finishes exactly once after the TTL."""
+    import json
+
+    from runwatch._events import RunFinished, RunStarted
+    from runwatch._sse import Frame
+    from runwatch._tracker import RunBook
+
+    def created(rid: str, status: str, background: bool, name: str = "response.created") -> Frame:
+        snap = {"id": rid, "object": "response", "status": status, "background": background, "model": "m"}
+        return Frame(name, json.dumps({"type": name, "response": snap}))
+
+    seen: list[object] = []
+    book = RunBook(seen.append)
+    stream = book.stream(None, 0.0)
+    stream.frame(created("resp_a", "queued", True), 1.0)
+    stream.frame(created("resp_b", "hibernating", False, "response.hibernating"), 2.0)
+    stream.frame(created("resp_a", "queued", True), 3.0)
+    stream.close("cancelled", 4.0)
+    book.flush(5.0)
+    started = [t.run for t in seen if isinstance(t, RunStarted)]
+    finished = [t.run for t in seen if isinstance(t, RunFinished)]
+    assert [r.run_id for r in started].count("resp_a") == 1
+    assert sorted(map(id, started)) == sorted(map(id, finished))
+    assert book.parked == 0

@@ -594,6 +594,11 @@ class StreamTracker:
                         return None
                 return rt
         if run_id is not None:
+            for other in self.runs.values():
+                # A run this stream already carries (interleaved with another run's events).
+                if other.run.run_id == run_id and not other.terminal:
+                    self._adopt(other, key)
+                    return other
             resumed = self.book.resume(proto.api, run_id, self, t)
             if resumed is not None:
                 self._adopt(resumed, key)
@@ -904,6 +909,11 @@ class RunBook:
         rt.parked_until = t + self.ttl
         with self._lock:
             self._active.pop(key, None)
+            previous = self._parked.pop(key, None)
+        if previous is not None and previous[0] is not rt:
+            # Two trackers for one run id: never drop one unfinished (it would never end).
+            previous[0].finish(previous[1], previous[2], t)
+        with self._lock:
             self._parked[key] = (rt, status, reason)
 
     def resume(self, api: Api, run_id: str, stream: StreamTracker, t: float) -> RunTracker | None:

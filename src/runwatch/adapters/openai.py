@@ -8,6 +8,7 @@ exceptions, the same handler object with its own attributes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
@@ -83,8 +84,61 @@ def _dump(model: Any) -> PayloadLoader:
     return load
 
 
+@functools.lru_cache(maxsize=1024)
+def _shape(cls: type) -> str:
+    """What kind of SDK model ``cls`` is, from its declared fields (bounded cache per class).
+
+    Probing a pydantic model for a missing attribute raises and catches an AttributeError inside
+    pydantic, which costs more than the rest of the per-event path together; the class's field
+    table answers the same question once per class.
+    """
+    fields = getattr(cls, "model_fields", None)
+    if not isinstance(fields, dict):
+        return "other"
+    if "event" in fields and "data" in fields:
+        return "assistants"
+    if "type" in fields:
+        return "typed"
+    if "object" in fields and "choices" in fields:
+        return "chat"
+    return "other"
+
+
+def _chat_chunk(obj: Any) -> tuple[str, PayloadLoader, Any]:
+    choices = obj.choices or []
+    plain = obj.usage is None and all(
+        c.finish_reason is None and not getattr(c.delta, "tool_calls", None) for c in choices
+    )
+    name = "chat.completion.chunk.delta" if plain and choices else "chat.completion.chunk"
+    return name, _dump(obj), None if plain else obj
+
+
+def _typed(obj: Any, kind: str) -> tuple[str, PayloadLoader, Any] | None:
+    if kind == "chunk":  # chat .stream() helper events wrap the chunk
+        chunk = getattr(obj, "chunk", None)
+        return describe(chunk) if chunk is not None else None
+    if kind in _RESPONSE_LIFECYCLE:
+        return kind, _dump(obj), getattr(obj, "response", None)
+    if kind.startswith("agent.session.turn."):
+        return kind, _dump(obj), getattr(obj, "turn", None)
+    if kind.startswith(("content.", "refusal.", "tool_calls.")):
+        return None  # chat helper's derived events: the chunk event already said it all
+    return kind, _dump(obj), None
+
+
 def describe(obj: Any) -> tuple[str, PayloadLoader, Any] | None:
     """(event name, lazy payload, final-run candidate or None) for one SDK stream item."""
+    shape = _shape(type(obj))  # type: ignore[arg-type]
+    if shape == "typed":
+        kind = obj.type
+        if isinstance(kind, str):
+            return _typed(obj, kind)
+    elif shape == "chat" and obj.object == "chat.completion.chunk":
+        return _chat_chunk(obj)
+    return _describe_other(obj)
+
+
+def _describe_other(obj: Any) -> tuple[str, PayloadLoader, Any] | None:
     if isinstance(obj, dict):
         if isinstance(obj.get("event"), str) and "data" in obj:
             return obj["event"], _dump(obj["data"]), None
@@ -104,26 +158,9 @@ def describe(obj: Any) -> tuple[str, PayloadLoader, Any] | None:
         return event, _dump(data), final
     kind = getattr(obj, "type", None)
     if isinstance(kind, str):
-        if kind == "chunk" and hasattr(obj, "chunk"):  # chat .stream() helper events
-            return describe(obj.chunk)
-        if kind in _RESPONSE_LIFECYCLE:
-            return kind, _dump(obj), getattr(obj, "response", None)
-        if kind.startswith("agent.session.turn.") and hasattr(obj, "turn"):
-            return kind, _dump(obj), obj.turn
-        if kind.startswith(("content.", "refusal.", "tool_calls.")):
-            return None  # chat helper's derived events: the chunk event already said it all
-        return kind, _dump(obj), None
+        return _typed(obj, kind)
     if getattr(obj, "object", None) == "chat.completion.chunk":
-        choices = getattr(obj, "choices", None) or []
-        plain = getattr(obj, "usage", None) is None and all(
-            c.finish_reason is None and not getattr(c.delta, "tool_calls", None) for c in choices
-        )
-        final = None if plain else obj
-        return (
-            ("chat.completion.chunk.delta" if plain and choices else "chat.completion.chunk"),
-            _dump(obj),
-            final,
-        )
+        return _chat_chunk(obj)
     return None
 
 
