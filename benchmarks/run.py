@@ -440,6 +440,39 @@ PEERS = {
 }
 
 
+PEER_PACKAGES = {
+    "/tmp/peer-otelv2": ["opentelemetry-instrumentation-openai-v2"],
+    "/tmp/peer-openinference": ["openinference-instrumentation-openai"],
+    "/tmp/peer-openllmetry": ["opentelemetry-instrumentation-openai"],
+    "/tmp/peer-otelv2-httpx": ["opentelemetry-instrumentation-openai-v2", "httpx"],
+}
+
+
+def setup_peers() -> None:
+    """Create each peer's venv with the same openai version as ours (``--setup-peers``)."""
+    import venv
+
+    for path, packages in PEER_PACKAGES.items():
+        if (Path(path) / "bin" / "python").exists():
+            continue
+        print(f"   creating {path}: {' '.join(packages)}", flush=True)
+        venv.create(path, with_pip=True)
+        subprocess.run(
+            [
+                str(Path(path) / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                f"openai=={openai.__version__}",
+                "opentelemetry-sdk",
+                *packages,
+            ],
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+
+
 def peers(events: int, reps: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     tmp = Path("/tmp/runwatch-bench-bodies")
@@ -452,7 +485,7 @@ def peers(events: int, reps: int) -> dict[str, Any]:
     for peer, venv in PEERS.items():
         py = Path(venv) / "bin" / "python"
         if not py.exists():
-            out[peer] = {"error": f"no venv at {venv} (create it: see docs/performance.md)"}
+            out[peer] = {"error": f"no venv at {venv} (run with --setup-peers)"}
             continue
         for api in ("responses", "chat"):
             proc = subprocess.run(
@@ -508,8 +541,11 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--only", choices=["full", "core", "memory", "concurrency", "peers"])
+    ap.add_argument("--setup-peers", action="store_true", help="create the peers' venvs under /tmp first")
     ap.add_argument("--_mem", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.setup_peers:
+        setup_peers()
     if args._mem:
         print(json.dumps(_mem_child(int(args._mem[0]), args._mem[1])))
         return
