@@ -164,6 +164,8 @@ class SSEDecoder:
             # Only the new chunk is scanned and appended: a long line arriving in many small chunks
             # costs linear time, not a re-copy and re-scan of everything buffered so far.
             if len(self._buf) + len(chunk) > self.max_frame_bytes:
+                self._flush_held()  # the limit is per line: parse held lines before judging
+            if len(self._buf) + len(chunk) > self.max_frame_bytes:
                 self._overflow()
             else:
                 self._buf += chunk
@@ -177,7 +179,14 @@ class SSEDecoder:
             self._buf += region
             region = bytes(self._buf)
             self._buf = bytearray()
-        frames = self._region(region)
+        if region[-2:] != b"\n\n" and not (self._seen_field or self._dropping):
+            # Hold the complete lines of the frame still open as raw bytes, so the next region
+            # starts at a frame boundary and every frame in it takes the fast path.
+            cut = region.rfind(b"\n\n")
+            cut = cut + 2 if cut >= 0 else 0
+            if len(region) - cut + len(rest) <= self.max_frame_bytes:
+                region, rest = region[:cut], region[cut:] + rest
+        frames = self._region(region) if region else []
         if rest:
             # The unfinished line after the last newline belongs to the frame left open above.
             if len(rest) > self.max_frame_bytes:
@@ -189,7 +198,10 @@ class SSEDecoder:
     def end(self) -> list[Frame]:
         """Signal end of stream. Returns a frame marked ``truncated`` if one was cut off."""
         if self._buf and not self._discarding and not self._dropping:
-            self._line(bytes(self._buf))
+            # Raw lines of the open frame (held back by feed_items), the last one maybe partial.
+            for line in bytes(self._buf).split(b"\n"):
+                if line:
+                    self._line(line)
         self._buf = bytearray()
         self._discarding = False
         self._dropping = False
@@ -206,6 +218,14 @@ class SSEDecoder:
     def pending(self) -> bool:
         """True while part of a frame is buffered."""
         return bool(self._buf) or self._seen_field
+
+    def _flush_held(self) -> None:
+        """Parse the complete lines held raw in the buffer (they open a frame; none is blank)."""
+        nl = self._buf.rfind(b"\n")
+        if nl >= 0:
+            lines = bytes(self._buf[:nl]).split(b"\n")
+            del self._buf[: nl + 1]
+            self._lines(lines)
 
     def _overflow(self) -> None:
         """The buffered line outgrew the limit: skip the rest of it, and drop its frame."""

@@ -423,12 +423,7 @@ class StreamTracker:
             proto = self.proto
             if name is None:
                 data = frame.data
-                if (
-                    self.api == "chat"
-                    and chat.DELTA_MARK in data
-                    and chat.NEEDS_LOOK[0] not in data
-                    and chat.NEEDS_LOOK[1] not in data
-                ):
+                if self.api == "chat" and chat.DELTA_MARK in data and chat.NEEDS_LOOK not in data:
                     return
             elif (
                 proto is not None
@@ -484,12 +479,7 @@ class StreamTracker:
                 if name is not None:
                     if _SKIP.get(self.proto.events.get(name, "")):  # type: ignore[union-attr]
                         continue
-                elif (
-                    self.api == "chat"
-                    and chat.DELTA_MARK in data
-                    and chat.NEEDS_LOOK[0] not in data
-                    and chat.NEEDS_LOOK[1] not in data
-                ):
+                elif self.api == "chat" and chat.DELTA_MARK in data and chat.NEEDS_LOOK not in data:
                     continue
             self.frame(Frame(*item), t)
 
@@ -767,8 +757,7 @@ class StreamTracker:
             and raw is not None
             and rt.run.first_token_at is not None
             and chat.DELTA_MARK in raw
-            and chat.NEEDS_LOOK[0] not in raw
-            and chat.NEEDS_LOOK[1] not in raw
+            and chat.NEEDS_LOOK not in raw
         ):
             return  # a plain content delta: nothing to learn from it
         payload = self._payload(load, t)

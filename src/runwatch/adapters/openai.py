@@ -238,14 +238,17 @@ class _Observation:
 
     def item(self, obj: Any) -> None:
         try:
+            session = self.session
+            if session is not None and _shape(type(obj)) == "typed" and session.skips(obj.type):  # type: ignore[arg-type]
+                return  # a content delta after the first token: nothing to learn, nothing final
             described = describe(obj)
             if described is None:
                 return
             name, load, final = described
             if final is not None:
                 self.final = final
-            if self.session is not None:
-                self.session.feed_event(name, load)
+            if session is not None and not session.skips(name):
+                session.feed_event(name, load)
         except Exception as exc:
             self.observer.safety.report("adapter", exc)
 

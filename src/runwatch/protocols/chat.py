@@ -21,7 +21,9 @@ FINISH_REASONS: Final[dict[str, str]] = {
 
 #: A compact chunk whose choice has not finished and carries no tool call is a plain delta.
 DELTA_MARK: Final = '"finish_reason":null'
-NEEDS_LOOK: Final = ('"tool_calls"', '"function_call"')
+# One scan covers both "tool_calls" and "function_call"; text that merely contains "_call" only
+# costs a parse, never a wrong answer.
+NEEDS_LOOK: Final = "_call"
 
 _STATUSES: dict[str, tuple[StatusKind, str]] = {"in_progress": ("phase", "in_progress")}
 
