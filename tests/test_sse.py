@@ -394,3 +394,17 @@ def test_random_bytes_never_raise(chunks: list[bytes], limit: int | None) -> Non
     for frame in frames:
         frame.json()
         _ = frame.is_done, repr(frame)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.one_of(_openai_like, _sse), limit=st.sampled_from([None, 24, 60]))
+def test_one_frame_per_chunk_agrees_with_line_by_line(body: bytes, limit: int | None) -> None:
+    """A body delivered one frame per chunk (split after every blank line, as a server flushing per
+    event sends it: the single-frame fast path) decodes to exactly the frames and oversized count of
+    the same body fed one byte at a time."""
+    pieces = [p + b"\n\n" for p in body.split(b"\n\n")]
+    pieces[-1] = pieces[-1][:-2]
+    per_frame, per_frame_over = decode_chunks([p for p in pieces if p], limit)
+    reference, reference_over = decode_byte_by_byte(body, limit)
+    assert as_tuples(per_frame) == as_tuples(reference)
+    assert per_frame_over == reference_over

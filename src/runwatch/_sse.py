@@ -140,6 +140,23 @@ class SSEDecoder:
         """Like :meth:`feed`, but frames of the two common shapes come as ``(event, data, id)``
         tuples: a consumer that only needs the name of most frames (a delta) skips building them.
         """
+        if (
+            chunk[-2:] == b"\n\n"
+            and not (self._buf or self._seen_field or self._dropping or self._discarding or self._cr_pending)
+            and 0x0D not in chunk
+            and len(chunk) <= self.max_frame_bytes
+        ):
+            # A server that flushes per event sends one plain frame per chunk: cut it out directly.
+            lines = chunk.count(b"\n")
+            try:
+                if lines == 3 and chunk[:7] == b"event: ":
+                    cut = chunk.find(b"\ndata: ")
+                    if cut > 0:
+                        return [(chunk[7:cut].decode(), chunk[cut + 7 : -2].decode(), self._last_id)]
+                elif lines == 2 and chunk[:6] == b"data: ":
+                    return [(None, chunk[6:-2].decode(), self._last_id)]
+            except UnicodeDecodeError:
+                pass  # the general path replaces invalid bytes line by line
         if not chunk:
             return []
         if self._cr_pending:
