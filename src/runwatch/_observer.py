@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from .sinks import Sink
 
 _SWEEP_INTERVAL: Final = 15.0
-_SKIPPABLE: Final = frozenset({"token", "chat_delta"})
 
 
 class Observer:
@@ -172,19 +171,9 @@ class StreamSession:
             self._fail("track", exc)
 
     def skips(self, name: str) -> bool:
-        """True if an event called ``name`` would change nothing now: a content delta after the
-        run's first token. Adapters use it to avoid building payload loaders on the hot path."""
-        tracker = self.tracker
-        rt = tracker.current
-        proto = tracker.proto
-        return (
-            rt is not None
-            and proto is not None
-            and rt.run.first_token_at is not None
-            and rt.run.outcome is None
-            and not self.closed
-            and proto.events.get(name) in _SKIPPABLE
-        )
+        """True if an event called ``name`` would change nothing now (a content delta after the
+        run's first token). Adapters use it to avoid building payload loaders on the hot path."""
+        return not self.closed and self.tracker.skippable(name, "")
 
     def feed_snapshot(self, name: str, snapshot: JSONObject) -> None:
         """Feed a JSON object fetched without streaming (polling calls)."""

@@ -59,8 +59,8 @@ from .protocols.assistants import STEP_TERMINAL
 
 Emit = Callable[[Transition], None]
 
-#: Actions a frame can be skipped for once the run has its first token (see StreamTracker.frames).
-_SKIP: Final[dict[str, bool]] = {"token": True}
+#: Actions of events that change nothing once the run has its first token (StreamTracker.skippable).
+_SKIPPABLE: Final = frozenset({"token", "chat_delta"})
 _PRUNE_AT: Final = 16  # open + finished runs kept per stream before finished ones are dropped
 _FINISHED_KEYS_MAX: Final = 1024
 DEFAULT_TTL: Final = 600.0  # the API's own requires_action expiry
@@ -417,21 +417,8 @@ class StreamTracker:
         if self.passive:
             return
         name = frame.event
-        rt = self.current
-        if rt is not None and rt.run.first_token_at is not None and not frame.truncated:
-            # Hot path: once the first token is in, a content delta changes nothing we track.
-            proto = self.proto
-            if name is None:
-                data = frame.data
-                if self.api == "chat" and chat.DELTA_MARK in data and chat.NEEDS_LOOK not in data:
-                    return
-            elif (
-                proto is not None
-                and proto.events.get(name) == "token"
-                and rt.run.outcome is None
-                and frame.data[:6] != "[DONE]"
-            ):
-                return
+        if not frame.truncated and frame.data[:6] != "[DONE]" and self.skippable(name, frame.data):
+            return
         if frame.truncated:
             self._anomaly("truncated_frame", t, name or "")
             return
@@ -473,15 +460,26 @@ class StreamTracker:
             if type(item) is not tuple:
                 self.frame(item, t)  # type: ignore[arg-type]
                 continue
+            # skippable(), inlined: this loop runs once per event and a call costs ~15 % here.
             rt = self.current
             if rt is not None and rt.run.first_token_at is not None and rt.run.outcome is None:
                 name, data, _ = item
-                if name is not None:
-                    if _SKIP.get(self.proto.events.get(name, "")):  # type: ignore[union-attr]
+                if name is None:
+                    if self.api == "chat" and chat.DELTA_MARK in data and chat.NEEDS_LOOK not in data:
                         continue
-                elif self.api == "chat" and chat.DELTA_MARK in data and chat.NEEDS_LOOK not in data:
+                elif self.proto.events.get(name) in _SKIPPABLE:  # type: ignore[union-attr,operator]
                     continue
             self.frame(Frame(*item), t)
+
+    def skippable(self, name: str | None, data: str) -> bool:
+        """True for an event that changes nothing now: a content delta once the run has its first
+        token and no outcome yet (named deltas by their action; chat chunks by their text)."""
+        rt = self.current
+        if rt is None or rt.run.first_token_at is None or rt.run.outcome is not None:
+            return False
+        if name is None:
+            return self.api == "chat" and chat.DELTA_MARK in data and chat.NEEDS_LOOK not in data
+        return self.proto is not None and self.proto.events.get(name) in _SKIPPABLE
 
     def feed(self, name: str, t: float, payload: PayloadLoader, raw: str | None = None) -> None:
         """Feed one event by name with a lazy payload (SDK objects, replays)."""
