@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,6 +10,7 @@ import structlog
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sinks_support import T0, feed
 from structlog.testing import capture_logs
 
 from runwatch._events import (
@@ -30,8 +31,6 @@ from runwatch._events import (
 )
 from runwatch.sinks.logs import LOG_EVENTS, LogSink, add_trace_ids
 from runwatch.sinks.otel import OtelSink
-
-T0 = 1_700_000_000.0
 
 
 def life(
@@ -61,14 +60,6 @@ def life(
     run.outcome = Outcome(status, reason)  # type: ignore[arg-type]
     run.ended_at = T0 + 4.0
     yield RunFinished(run, run.outcome, T0 + 4.0)
-
-
-def feed(sink: Any, transitions: Iterable[Transition]) -> list[Transition]:
-    done = []
-    for t in transitions:
-        sink(t)
-        done.append(t)
-    return done
 
 
 def by_event(logs: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:

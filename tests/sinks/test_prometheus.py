@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable, Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sinks_support import T0, feed, life
 
 from runwatch._events import (
     Anomaly,
@@ -21,67 +21,11 @@ from runwatch._events import (
     RunResumed,
     RunStarted,
     ToolCall,
-    Transition,
     Usage,
 )
 from runwatch.sinks.prometheus import REASONS, TOOL_TYPES, PrometheusSink, phase_label
 
-T0 = 1_700_000_000.0
-
-
 # -- transition builders: each mutates the Run the way the tracker would, between transitions ---
-
-
-def life(
-    *,
-    api: str = "assistants",
-    status: str = "completed",
-    reason: str = "none",
-    model: str | None = "gpt-4o",
-    run_id: str = "run_1",
-    pause: bool = False,
-    usage: Usage | None = None,
-) -> Iterator[Transition]:
-    """A full run: queued, in_progress with a tool step and a message step, optional pause."""
-    run = Run(api=api, started_at=T0, request_model=model, thread_id="thread_1", assistant_id="asst_1")
-    yield RunStarted(run, T0)
-    run.run_id = run_id
-    run.model = model
-    queued = Phase("queued", "queued", T0)
-    yield PhaseStarted(run, queued, T0)
-    queued.ended_at, queued.status = T0 + 0.5, "completed"
-    yield PhaseEnded(run, queued, T0 + 0.5)
-    work = Phase("in_progress", "in_progress", T0 + 0.5)
-    yield PhaseStarted(run, work, T0 + 0.5)
-    tool = Phase("step", "execute_tool function", T0 + 0.6, key="step_1", tool_type="function")
-    yield PhaseStarted(run, tool, T0 + 0.6)
-    run.tool_calls += 1
-    yield ToolCall(run, "function", T0 + 0.7)
-    tool.ended_at, tool.status = T0 + 1.0, "completed"
-    yield PhaseEnded(run, tool, T0 + 1.0)
-    if pause:
-        yield RunPaused(run, T0 + 1.0)
-        yield RunResumed(run, T0 + 3.0)
-    msg = Phase("step", "message_creation", T0 + 1.1, key="step_2")
-    yield PhaseStarted(run, msg, T0 + 1.1)
-    run.first_token_at = T0 + 1.25
-    yield FirstToken(run, T0 + 1.25)
-    msg.ended_at, msg.status = T0 + 1.5, "completed"
-    yield PhaseEnded(run, msg, T0 + 1.5)
-    work.ended_at, work.status = T0 + 4.0, status
-    yield PhaseEnded(run, work, T0 + 4.0)
-    run.usage = usage if usage is not None else Usage(input=100, output=20, cached_input=10, reasoning=5)
-    run.outcome = Outcome(status, reason)  # type: ignore[arg-type]
-    run.ended_at = T0 + 4.0
-    yield RunFinished(run, run.outcome, T0 + 4.0)
-
-
-def feed(sink: PrometheusSink, transitions: Iterable[Transition]) -> list[Transition]:
-    done = []
-    for t in transitions:
-        sink(t)
-        done.append(t)
-    return done
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
