@@ -16,7 +16,7 @@ from typing import Any, Final
 from .._endpoints import Endpoint, classify
 from .._events import JSONObject, PayloadLoader
 from .._observer import Observer, StreamSession, default_observer
-from .transport import MARK, http_module, wrap_transport
+from .transport import MARK, close_reason, http_module, wrap_transport
 
 _ATTR: Final = "_runwatch_original_transports"
 _RESPONSE_LIFECYCLE: Final = frozenset(
@@ -263,16 +263,10 @@ class _Observation:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.CancelledError):
-        return "cancelled"
-    if isinstance(exc, GeneratorExit):
-        return "client_closed"
     name = type(exc).__name__
-    if name in ("APIConnectionError", "APITimeoutError") or isinstance(exc, OSError):
-        return "transport_error"
     if name == "APIError" or name.endswith("StatusError"):
-        return "stream_ended"
-    return "transport_error"
+        return "stream_ended"  # the server's own error ended the stream
+    return close_reason(exc)
 
 
 # -- watch --------------------------------------------------------------------------------------

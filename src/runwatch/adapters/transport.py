@@ -27,13 +27,12 @@ MARK: Final = "runwatch.session"
 _POLL_BODY_MAX: Final = 1024 * 1024  # a run object is a few KiB; never buffer more than this
 
 
-def _close_reason(exc: BaseException, module: ModuleType) -> str:
+def close_reason(exc: BaseException) -> str:
+    """Why a stream stopped, from what interrupted its reading (never the user's exception text)."""
     if isinstance(exc, asyncio.CancelledError):
         return "cancelled"
     if isinstance(exc, GeneratorExit):
         return "client_closed"
-    if isinstance(exc, module.TransportError | OSError):
-        return "transport_error"
     return "transport_error"
 
 
@@ -116,7 +115,7 @@ def _classes(module: ModuleType) -> tuple[type, type, type, type]:
                     yield chunk
             except BaseException as exc:
                 if session is not None:
-                    session.close(_close_reason(exc, module))
+                    session.close(close_reason(exc))
                 raise
             if session is not None:
                 session.close("stream_ended")
@@ -149,7 +148,7 @@ def _classes(module: ModuleType) -> tuple[type, type, type, type]:
                     yield chunk
             except BaseException as exc:
                 if session is not None:
-                    session.close(_close_reason(exc, module))
+                    session.close(close_reason(exc))
                 raise
             if session is not None:
                 session.close("stream_ended")
@@ -255,12 +254,3 @@ def wrap_transport(transport: Any, observer: Observer, module: ModuleType, is_as
         return transport
     return cls(transport, observer)
 
-
-def is_tap(transport: Any) -> bool:
-    return any(isinstance(transport, (c[0], c[1])) for c in _tapped_modules())
-
-
-def _tapped_modules() -> list[tuple[type, type, type, type]]:
-    import sys
-
-    return [_classes(sys.modules[m]) for m in ("httpx", "httpx2") if m in sys.modules]
