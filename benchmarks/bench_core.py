@@ -180,21 +180,19 @@ def run_runwatch(chunks: list[bytes]) -> tuple[float, int, int]:
     book = RunBook(transitions.append)
     stream = book.stream(None, 0.0)
     decoder = SSEDecoder()
-    # The production path (StreamSession.feed_bytes): plain frames come as tuples and deltas
-    # after the first token are skipped on their name without building a Frame.
-    feed, track = decoder.feed_items, stream.frames
-    n = 0
+    # The production path (StreamSession.feed_bytes -> StreamTracker.feed_chunk): a chunk that is
+    # one whole delta frame is skipped on its bytes; other chunks are decoded into tuples, and
+    # deltas after the first token are skipped on their name without building a Frame.
+    feed = stream.feed_chunk
+    clock = time.time
     t0 = time.process_time()
     for chunk in chunks:
-        items = feed(chunk)
-        if items:
-            track(items, 1.0)
-            n += len(items)
+        feed(decoder, chunk, clock)
     for f in decoder.end():
-        track(f, 1.0)
-        n += 1
+        stream.frame(f, 1.0)
     stream.close("stream_ended", 2.0)
     elapsed = time.process_time() - t0
+    n = sum(chunk.count(b"\n\n") for chunk in chunks)  # every frame ends with a blank line
     finished = [t for t in transitions if type(t).__name__ == "RunFinished"]
     assert len(finished) == 1 and finished[0].outcome.status == "completed", finished  # noqa: PT018
     return elapsed, n, len(transitions)

@@ -32,6 +32,7 @@ from runwatch._events import (
 from runwatch._replay import replay
 from runwatch._sse import Frame, SSEDecoder
 from runwatch._tracker import CLOSE_REASONS, DEFAULT_TTL, RunBook, StreamTracker
+from runwatch.testing import split_frames
 
 DATA = Path(__file__).resolve().parent / "data"
 EXPECTED: dict[str, Any] = json.loads((DATA / "expected.json").read_text())
@@ -698,55 +699,171 @@ def test_long_agent_session_keeps_bounded_state() -> None:
     assert any(getattr(t, "kind", None) == "event_after_terminal" for t in seen)
 
 
-@pytest.mark.parametrize("chunk_size", [1, 7, 4096, 1 << 20])
-def test_hot_path_matches_frame_path_on_every_transcript(chunk_size: int) -> None:
-    """The production hot path (`SSEDecoder.feed_items` + `StreamTracker.frames`, which skips
-    deltas after the first token without building Frames) emits exactly the transitions of the
-    plain path (`feed` + `frame`) for every recorded transcript, whatever the chunking."""
-    from runwatch._sse import SSEDecoder
-    from runwatch._tracker import RunBook
-
-    def summary(transitions: list[object]) -> list[tuple[object, ...]]:
-        out: list[tuple[object, ...]] = []
-        for tr in transitions:
-            run = getattr(tr, "run", None)
-            out.append(
-                (
-                    type(tr).__name__,
-                    getattr(run, "run_id", None),
-                    getattr(getattr(tr, "phase", None), "name", None),
-                    getattr(tr, "outcome", None),
-                    getattr(tr, "kind", None),
-                    getattr(run, "first_token_at", None) if type(tr).__name__ == "FirstToken" else None,
-                )
+def _summary(transitions: list[Transition]) -> list[tuple[object, ...]]:
+    """What two equivalent paths must agree on: every transition, its run, phase, outcome, kind,
+    tool type and time."""
+    out: list[tuple[object, ...]] = []
+    for tr in transitions:
+        run = getattr(tr, "run", None)
+        out.append(
+            (
+                type(tr).__name__,
+                getattr(run, "run_id", None),
+                getattr(getattr(tr, "phase", None), "name", None),
+                getattr(tr, "outcome", None),
+                getattr(tr, "kind", None),
+                getattr(tr, "tool_type", None),
+                tr.time,
             )
-        return out
+        )
+    return out
 
-    data = Path(__file__).parent / "data"
-    for path in sorted(data.glob("*.sse")):
+
+def _both_paths(
+    chunks: list[bytes], api: Any = None, max_frame_bytes: int = 16 * 1024 * 1024
+) -> tuple[list[Transition], list[Transition]]:
+    """Transitions of the plain path (``SSEDecoder.feed`` + ``frame`` per frame) and of the
+    production path (``StreamTracker.feed_chunk``), chunk ``n`` arriving at time ``n``."""
+    results = []
+    for hot in (False, True):
+        c = Collect()
+        book = RunBook(c)
+        stream = book.stream(api, 0.0)
+        decoder = SSEDecoder(max_frame_bytes)
+        for n, chunk in enumerate(chunks):
+            t = float(n)
+            if hot:
+                stream.feed_chunk(decoder, chunk, lambda t=t: t)  # type: ignore[misc]
+            else:
+                for frame in decoder.feed(chunk):
+                    stream.frame(frame, t)
+        for frame in decoder.end():
+            stream.frame(frame, 1e6)
+        stream.close("stream_ended", 1e6)
+        book.flush(1e6)
+        results.append(c.transitions)
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize("chunk_size", [0, 1, 7, 4096, 1 << 20])
+def test_hot_path_matches_frame_path_on_every_transcript(chunk_size: int) -> None:
+    """The production hot path (`StreamTracker.feed_chunk`: whole delta frames skipped on their
+    bytes, then `SSEDecoder.feed_items` + `StreamTracker.frames`, which skips deltas after the first
+    token without building Frames) emits exactly the transitions of the plain path (`feed` +
+    `frame`) for every recorded transcript, whatever the chunking (0: one frame per chunk, as a
+    server that flushes per event sends them)."""
+    for path in sorted(DATA.glob("*.sse")):
         body = path.read_bytes()
-        chunks = [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
-        results = []
-        for hot in (False, True):
-            seen: list[object] = []
-            book = RunBook(seen.append)
-            stream = book.stream(None, 0.0)
-            decoder = SSEDecoder()
-            for n, chunk in enumerate(chunks):
-                t = float(n)
-                if hot:
-                    items = decoder.feed_items(chunk)
-                    if items:
-                        stream.frames(items, t)
-                else:
-                    for frame in decoder.feed(chunk):
-                        stream.frame(frame, t)
-            for frame in decoder.end():
-                stream.frame(frame, 1e6)
-            stream.close("stream_ended", 1e6)
-            book.flush(1e6)
-            results.append(summary(seen))
-        assert results[0] == results[1], path.name
+        if chunk_size:
+            chunks = [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
+        else:
+            chunks = split_frames(body)
+        plain, hot = _both_paths(chunks)
+        assert _summary(plain) == _summary(hot), path.name
+
+
+_TRANSCRIPTS = sorted(DATA.glob("*.sse"))
+_FAILED = next(
+    f
+    for f in (DATA / "responses_failed_server_error.sse").read_bytes().split(b"\n\n")
+    if b"response.failed" in f
+).split(b"data: ", 1)[1]
+# Frames that look like skippable deltas but are not one plain frame, or follow damage.
+_ODD_FRAMES = [
+    b": keep-alive\n\n",
+    b"id: 7\n\n",
+    b"event: response.output_text.delta\ndata: {}\ndata: {}\n\n",
+    b"event: response.output_text.delta\r\ndata: {}\r\n\r\n",
+    b"event: response.output_text.delta\ndata: {}\r\rdata: " + _FAILED + b"\n\n",  # CR CR: two frames
+    b'event: thread.message.delta\ndata: {"x":1}\n',
+    b'data: {"id":"chatcmpl-x","choices":[{"index":0,"delta":{"content":"\xff"},"finish_reason":null}]}\n\n',
+    b'data: {"id":"chatcmpl-x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}\n\n'
+    b"data: [DONE]\n\n",
+    b'data: {"id":"chatcmpl-x","choices":[{"index":1,"delta":{},"finish_reason":"length"},'
+    b'{"index":0,"delta":{"content":"a"},"finish_reason":null}]}\n\n',
+    b"event: response.output_text.delta\ndata: " + b"x" * 300 + b"\n\n",
+]
+
+
+@st.composite
+def _wire_frames(draw: st.DrawFn) -> list[bytes]:
+    """One transcript's frames, as sent, picked in order or shuffled, with gaps and repeats (so
+    deltas arrive before the first token and after the terminal), plus odd frames here and there."""
+    body = draw(st.sampled_from(_TRANSCRIPTS)).read_bytes()
+    source = [f + b"\n\n" for f in body.split(b"\n\n")[:-1]] or [body]
+    picks = draw(st.lists(st.integers(0, len(source) - 1), max_size=40))
+    if draw(st.booleans()):
+        picks = sorted(picks)
+    frames = [source[i] for i in picks]
+    for _ in range(draw(st.integers(0, 4))):
+        frames.insert(draw(st.integers(0, len(frames))), draw(st.sampled_from(_ODD_FRAMES)))
+    return frames
+
+
+def _until_first_token(name: str) -> list[bytes]:
+    frames = split_frames((DATA / name).read_bytes())
+    first = next(i for i, f in enumerate(frames) if b".delta" in f or b'"content":"' in f)
+    return frames[: first + 1]
+
+
+_RESPONSES_DELTA = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta"}\n\n'
+_CHAT_DELTA = (
+    b'data: {"id":"chatcmpl-x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}\n\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("transcript", "tail"),
+    [
+        # A delta and the terminal in one chunk: the chunk is not one frame.
+        ("responses_completed.sse", [_RESPONSES_DELTA + b"data: " + _FAILED + b"\n\n"]),
+        # A delta whose blank line has not come yet: the next line still belongs to its frame.
+        ("responses_completed.sse", [_RESPONSES_DELTA[:-1] + b"e", b"vent: response.failed\n\n"]),
+        ("responses_completed.sse", [_RESPONSES_DELTA[:-1], b"\n"]),
+        # A chat delta and [DONE], or a delta and a finished choice, in one chunk.
+        ("chat_stop.sse", [_CHAT_DELTA + b"data: [DONE]\n\n"]),
+        ("chat_length.sse", [_CHAT_DELTA[:-2] + b"\r\r" + _CHAT_DELTA.replace(b"null", b'"length"')]),
+        # A CR CR inside what looks like one delta frame ends it and starts another.
+        ("responses_completed.sse", [_RESPONSES_DELTA[:-2] + b"\r\rdata: " + _FAILED + b"\n\n"]),
+        # A delta that completes a line the previous chunk left open is part of that frame.
+        ("responses_completed.sse", [b'data: {"type"', _RESPONSES_DELTA]),
+        # A delta after the terminal is an anomaly, never skipped.
+        ("responses_completed.sse", [b"data: " + _FAILED + b"\n\n", _RESPONSES_DELTA]),
+    ],
+)
+def test_hot_path_never_skips_a_chunk_that_is_not_one_plain_delta(transcript: str, tail: list[bytes]) -> None:
+    plain, hot = _both_paths(_until_first_token(transcript) + tail)
+    assert _summary(plain) == _summary(hot)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    frames=_wire_frames(),
+    cuts=st.lists(st.one_of(st.none(), st.none(), st.integers(0, 400)), max_size=40),
+    api=st.sampled_from([None, *APIS]),
+    max_frame=st.sampled_from([16 * 1024 * 1024, 200]),
+)
+def test_hot_path_matches_frame_path_on_random_byte_streams(
+    frames: list[bytes], cuts: list[int | None], api: Any, max_frame: int
+) -> None:
+    """Transcript frames in and out of order plus odd ones (comments, ids, two data lines, CRLF,
+    CR CR hiding a second frame, a missing blank line, invalid UTF-8, a chat delta and [DONE] in
+    one chunk, two chat choices, a frame over the size limit), delivered one frame per chunk,
+    merged or cut at random points: the production path agrees with the plain one, transition for
+    transition."""
+    chunks: list[bytes] = []
+    for i, frame in enumerate(frames):
+        cut = cuts[i] if i < len(cuts) else None
+        if cut is None or not chunks:
+            chunks.append(frame)  # one frame per chunk
+        elif cut % 2:
+            chunks[-1] += frame  # merged with the previous chunk
+        else:
+            joined = chunks.pop() + frame  # cut anywhere
+            chunks += [joined[:cut], joined[cut:]]
+    chunks = [c for c in chunks if c]
+    plain, hot = _both_paths(chunks, api, max_frame)
+    assert _summary(plain) == _summary(hot)
 
 
 def test_run_id_seen_again_after_another_run_is_the_same_run() -> None:

@@ -156,9 +156,7 @@ class StreamSession:
             decoder = self.decoder
             if decoder is None:
                 decoder = self.decoder = SSEDecoder()
-            items = decoder.feed_items(chunk)
-            if items:
-                self.tracker.frames(items, time.time())
+            self.tracker.feed_chunk(decoder, chunk, time.time)
         except Exception as exc:
             self._fail("track", exc)
 

@@ -142,19 +142,21 @@ class SSEDecoder:
         """
         if (
             chunk[-2:] == b"\n\n"
-            and not (self._buf or self._seen_field or self._dropping or self._discarding or self._cr_pending)
             and 0x0D not in chunk
+            and not (self._buf or self._seen_field or self._dropping or self._discarding or self._cr_pending)
             and len(chunk) <= self.max_frame_bytes
         ):
-            # A server that flushes per event sends one plain frame per chunk: cut it out directly.
-            lines = chunk.count(b"\n")
+            # A server that flushes per event sends one plain frame per chunk: cut it out directly
+            # (at_boundary(), inlined; operators here, as bytes methods cost ~0.2 us a call).
             try:
-                if lines == 3 and chunk[:7] == b"event: ":
-                    cut = chunk.find(b"\ndata: ")
-                    if cut > 0:
-                        return [(chunk[7:cut].decode(), chunk[cut + 7 : -2].decode(), self._last_id)]
-                elif lines == 2 and chunk[:6] == b"data: ":
-                    return [(None, chunk[6:-2].decode(), self._last_id)]
+                if chunk[:6] == b"data: ":
+                    data = chunk[6:-2].decode()
+                    if "\n" not in data:
+                        return [(None, data, self._last_id)]
+                elif chunk[:7] == b"event: ":
+                    event, sep, data = chunk[7:-2].decode().partition("\ndata: ")
+                    if sep and "\n" not in event and "\n" not in data:
+                        return [(event, data, self._last_id)]
             except UnicodeDecodeError:
                 pass  # the general path replaces invalid bytes line by line
         if not chunk:
@@ -230,6 +232,13 @@ class SSEDecoder:
             self._reset()
             return [frame]
         return []
+
+    def at_boundary(self, size: int = 0) -> bool:
+        """True if nothing is buffered or open: a chunk of ``size`` bytes that holds whole frames
+        (within the size limit) would be decoded on its own, whatever came before."""
+        return not (
+            self._buf or self._seen_field or self._dropping or self._discarding or self._cr_pending
+        ) and (size <= self.max_frame_bytes)
 
     @property
     def pending(self) -> bool:

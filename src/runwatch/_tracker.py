@@ -53,7 +53,7 @@ from ._events import (
     ToolCall,
     Transition,
 )
-from ._sse import Frame, Item
+from ._sse import Frame, Item, SSEDecoder
 from .protocols import Protocol, chat
 from .protocols.assistants import STEP_TERMINAL
 
@@ -61,6 +61,20 @@ Emit = Callable[[Transition], None]
 
 #: Actions of events that change nothing once the run has its first token (StreamTracker.skippable).
 _SKIPPABLE: Final = frozenset({"token", "chat_delta"})
+
+
+def _skip_heads(proto: Protocol | None) -> tuple[bytes, ...]:
+    """How a skippable named delta frame of ``proto`` starts on the wire (StreamTracker.feed_chunk).
+    Chat chunks are unnamed ``data:`` frames (its ``.delta`` name is an adapter's)."""
+    if proto is None or proto.api == "chat":
+        return ()
+    return tuple(
+        b"event: " + name.encode() + b"\ndata: "
+        for name, action in proto.events.items()
+        if action in _SKIPPABLE
+    )
+
+
 _PRUNE_AT: Final = 16  # open + finished runs kept per stream before finished ones are dropped
 _FINISHED_KEYS_MAX: Final = 1024
 DEFAULT_TTL: Final = 600.0  # the API's own requires_action expiry
@@ -370,6 +384,7 @@ class StreamTracker:
 
     __slots__ = (
         "_handlers",
+        "_heads",
         "api",
         "book",
         "closed",
@@ -390,6 +405,7 @@ class StreamTracker:
         self.book = book
         self.api = api
         self.proto: Protocol | None = protocols.get(api) if api is not None else None
+        self._heads = _skip_heads(self.proto)
         self.started_at = started_at
         self.run_id_hint = run_id_hint
         self.current: RunTracker | None = None
@@ -450,36 +466,79 @@ class StreamTracker:
             return
         self.dispatch(name, t, frame.json, frame.data)
 
+    def feed_chunk(self, decoder: SSEDecoder, chunk: bytes, now: Callable[[], float]) -> None:
+        """Feed raw stream bytes through ``decoder``: the production path (StreamSession).
+
+        A server that flushes once per event sends every delta as a chunk of its own. When such a
+        chunk is exactly one plain named frame (``event: E`` + ``data: D``) that :meth:`skippable`
+        would skip, it is dropped on its bytes alone: no decoding, no clock. Anything else is
+        decoded and goes to :meth:`frames` at time ``now()``.
+        """
+        heads = self._heads
+        rt = self.current
+        if (
+            heads
+            and rt is not None  # _skip_table(), inlined: one call costs ~10 % of this path
+            and rt.run.first_token_at is not None
+            and rt.run.outcome is None
+            and chunk.startswith(heads)
+            # A head ("event: E\ndata: ") holds exactly one newline, so the next one must end the
+            # data line, right before the final blank line.
+            and chunk.find(b"\n", chunk.find(b"\n") + 1) == len(chunk) - 2
+            and chunk[-1] == 0x0A
+            and 0x0D not in chunk
+            and decoder.at_boundary(len(chunk))
+        ):
+            return
+        items = decoder.feed_items(chunk)
+        if items:
+            self.frames(items, now())
+
     def frames(self, items: list[Item], t: float) -> None:
         """Feed what :meth:`SSEDecoder.feed_items` returned: the hot path.
 
         A plain delta after the first token changes nothing, so it is skipped on its name (or, for
         chat, on its text) without building a Frame; everything else goes through :meth:`frame`.
+        Only :meth:`frame` changes what is skippable, so the test is set up again after each one.
         """
+        events = self._skip_table()
+        chat_api = self.api == "chat"
         for item in items:
-            if type(item) is not tuple:
-                self.frame(item, t)  # type: ignore[arg-type]
-                continue
-            # skippable(), inlined: this loop runs once per event and a call costs ~15 % here.
-            rt = self.current
-            if rt is not None and rt.run.first_token_at is not None and rt.run.outcome is None:
-                name, data, _ = item
+            if events is not None and type(item) is tuple:
+                # skippable(), inlined: this loop runs once per event and a call costs ~15 % here.
+                name = item[0]
                 if name is None:
-                    if self.api == "chat" and chat.DELTA_MARK in data and chat.NEEDS_LOOK not in data:
+                    data = item[1]
+                    if (  # chat.plain_delta(), inlined
+                        chat_api
+                        and chat.DELTA_MARK in data
+                        and chat.NEEDS_LOOK not in data
+                        and chat.FINISHED not in data
+                    ):
                         continue
-                elif self.proto.events.get(name) in _SKIPPABLE:  # type: ignore[union-attr,operator]
+                elif events.get(name) in _SKIPPABLE:
                     continue
-            self.frame(Frame(*item), t)
+            self.frame(Frame(*item) if type(item) is tuple else item, t)  # type: ignore[arg-type,misc]
+            events = self._skip_table()
+            chat_api = self.api == "chat"
+
+    def _skip_table(self) -> dict[str, protocols.Action] | None:
+        """The protocol's event table while content deltas change nothing (the run has its first
+        token and no outcome yet), else None."""
+        rt = self.current
+        if rt is None or rt.run.first_token_at is None or rt.run.outcome is not None or self.proto is None:
+            return None
+        return self.proto.events
 
     def skippable(self, name: str | None, data: str) -> bool:
         """True for an event that changes nothing now: a content delta once the run has its first
         token and no outcome yet (named deltas by their action; chat chunks by their text)."""
-        rt = self.current
-        if rt is None or rt.run.first_token_at is None or rt.run.outcome is not None:
+        events = self._skip_table()
+        if events is None:
             return False
         if name is None:
-            return self.api == "chat" and chat.DELTA_MARK in data and chat.NEEDS_LOOK not in data
-        return self.proto is not None and self.proto.events.get(name) in _SKIPPABLE
+            return self.api == "chat" and chat.plain_delta(data)
+        return events.get(name) in _SKIPPABLE
 
     def feed(self, name: str, t: float, payload: PayloadLoader, raw: str | None = None) -> None:
         """Feed one event by name with a lazy payload (SDK objects, replays)."""
@@ -498,6 +557,7 @@ class StreamTracker:
                 return
             self.api = api
             proto = self.proto = protocols.get(api)
+            self._heads = _skip_heads(proto)
         action = proto.events.get(name)
         if action == "token":
             rt = self.current
@@ -750,13 +810,7 @@ class StreamTracker:
 
     def _chat_chunk(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
         rt = self.current
-        if (
-            rt is not None
-            and raw is not None
-            and rt.run.first_token_at is not None
-            and chat.DELTA_MARK in raw
-            and chat.NEEDS_LOOK not in raw
-        ):
+        if rt is not None and raw is not None and rt.run.first_token_at is not None and chat.plain_delta(raw):
             return  # a plain content delta: nothing to learn from it
         payload = self._payload(load, t)
         if payload is None:

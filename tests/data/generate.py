@@ -334,6 +334,43 @@ def chat() -> None:
         [run("chat", cid, C_MODEL, "incomplete", "length", [])],
         "CRLF line endings",
     )
+    cid = "chatcmpl-c101"
+
+    def two_choices() -> bytes:
+        # n=2 with both choices in each chunk: choice 1 stops on the token limit while choice 0
+        # is still streaming, in one chunk that also carries a plain "finish_reason":null.
+        def chunk(choices: list[Any], usage: Any = None) -> bytes:
+            head = {"id": cid, "object": "chat.completion.chunk", "created": t.DEFAULT_T0 + 101}
+            return t.sse_frame({**head, "model": C_MODEL, "choices": choices, "usage": usage})
+
+        def choice(i: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
+
+        return b"".join(
+            [
+                chunk(
+                    [
+                        choice(0, {"role": "assistant", "content": ""}),
+                        choice(1, {"role": "assistant", "content": ""}),
+                    ]
+                ),
+                chunk([choice(0, {"content": "Hello"}), choice(1, {"content": "Hi"})]),
+                chunk([choice(0, {"content": " there"}), choice(1, {"content": " you"})]),
+                chunk([choice(0, {"content": ","}), choice(1, {}, "length")]),
+                chunk([choice(0, {"content": " friend"})]),
+                chunk([choice(0, {}, "stop")]),
+                chunk([], {"prompt_tokens": 19, "completion_tokens": 7, "total_tokens": 26}),
+                b"data: [DONE]\n\n",
+            ]
+        )
+
+    case(
+        "chat_two_choices_length",
+        {"chat_two_choices_length.sse": two_choices},
+        [post],
+        [run("chat", cid, C_MODEL, "incomplete", "length", [])],
+        "n=2, two choices per chunk: one stops on length beside an unfinished one",
+    )
     case(
         "chat_comments_fields",
         {"chat_comments_fields.sse": None},

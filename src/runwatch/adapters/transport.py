@@ -253,4 +253,3 @@ def wrap_transport(transport: Any, observer: Observer, module: ModuleType, is_as
     if isinstance(transport, cls):
         return transport
     return cls(transport, observer)
-

@@ -19,11 +19,20 @@ FINISH_REASONS: Final[dict[str, str]] = {
     "content_filter": "incomplete",
 }
 
-#: A compact chunk whose choice has not finished and carries no tool call is a plain delta.
+#: A compact chunk whose choices have not finished and carry no tool call is a plain delta.
 DELTA_MARK: Final = '"finish_reason":null'
 # One scan covers both "tool_calls" and "function_call"; text that merely contains "_call" only
 # costs a parse, never a wrong answer.
 NEEDS_LOOK: Final = "_call"
+#: A finished choice beside an unfinished one (n > 1 in one chunk) needs a look too. Model text
+#: cannot forge either mark: inside a JSON string its quotes are escaped.
+FINISHED: Final = '"finish_reason":"'
+
+
+def plain_delta(data: str) -> bool:
+    """True if the compact chunk ``data`` is a plain content delta (nothing to learn from it)."""
+    return DELTA_MARK in data and NEEDS_LOOK not in data and FINISHED not in data
+
 
 _STATUSES: dict[str, tuple[StatusKind, str]] = {"in_progress": ("phase", "in_progress")}
 
