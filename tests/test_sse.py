@@ -82,6 +82,26 @@ SPEC_CASES = [
     pytest.param(b'event: x\ndata: {"a"', [F("x", '{"a"', truncated=True)], id="cut-mid-json"),
     pytest.param(b"data: caf\xc3\xa9 \xff\n\n", [F(None, "caf\u00e9 \ufffd")], id="invalid-utf8-replaced"),
     pytest.param(b"", [], id="empty"),
+    # Whole regions of plain frames are cut in columns (name, data, blank): anything off-column
+    # (a second data line, an id, a comment, a missing space) must fall back to the line rules.
+    pytest.param(
+        b"event: a\ndata: 1\n\nevent: b\ndata: 2\n\nevent: c\ndata: 3\n\n",
+        [F("a", "1"), F("b", "2"), F("c", "3")],
+        id="columns-named",
+    ),
+    pytest.param(b"data: 1\n\ndata: 2\n\n", [F(None, "1"), F(None, "2")], id="columns-unnamed"),
+    pytest.param(
+        b"event: a\ndata: 1\ndata: 2\nevent: b\ndata: 3\n\n", [F("b", "1\n2\n3")], id="columns-off-data"
+    ),
+    pytest.param(b"data: 1\nid: 7\ndata: 2\n\n", [F(None, "1\n2", "7")], id="columns-off-id"),
+    pytest.param(
+        b"event: a\ndata: 1\n: c\nevent: b\ndata: 2\n\n", [F("b", "1\n2")], id="columns-off-comment"
+    ),
+    pytest.param(b"event: a\ndata: 1\n\ndata: 2\n\n", [F("a", "1"), F(None, "2")], id="columns-mixed-shapes"),
+    pytest.param(
+        b"event: a\ndata: 1\n\nevent: b\ndata:2\n\n", [F("a", "1"), F("b", "2")], id="columns-no-space"
+    ),
+    pytest.param(b"data: 1\n\nevent: x\n\n", [F(None, "1"), F("x", "")], id="columns-event-without-data"),
 ]
 
 

@@ -63,16 +63,15 @@ Emit = Callable[[Transition], None]
 _SKIPPABLE: Final = frozenset({"token", "chat_delta"})
 
 
-def _skip_heads(proto: Protocol | None) -> tuple[bytes, ...]:
-    """How a skippable named delta frame of ``proto`` starts on the wire (StreamTracker.feed_chunk).
-    Chat chunks are unnamed ``data:`` frames (its ``.delta`` name is an adapter's)."""
-    if proto is None or proto.api == "chat":
-        return ()
-    return tuple(
-        b"event: " + name.encode() + b"\ndata: "
-        for name, action in proto.events.items()
-        if action in _SKIPPABLE
-    )
+def _skippable_names(proto: Protocol | None) -> tuple[frozenset[str], tuple[bytes, ...]]:
+    """Names of ``proto``'s content deltas, and how each starts on the wire as a named frame
+    (StreamTracker.feed_chunk; chat chunks are unnamed ``data:`` frames, the ``.delta`` name is an
+    adapter's)."""
+    if proto is None:
+        return frozenset(), ()
+    names = frozenset(name for name, action in proto.events.items() if action in _SKIPPABLE)
+    heads = () if proto.api == "chat" else tuple(b"event: " + n.encode() + b"\ndata: " for n in sorted(names))
+    return names, heads
 
 
 _PRUNE_AT: Final = 16  # open + finished runs kept per stream before finished ones are dropped
@@ -385,6 +384,7 @@ class StreamTracker:
     __slots__ = (
         "_handlers",
         "_heads",
+        "_skip_names",
         "api",
         "book",
         "closed",
@@ -405,7 +405,7 @@ class StreamTracker:
         self.book = book
         self.api = api
         self.proto: Protocol | None = protocols.get(api) if api is not None else None
-        self._heads = _skip_heads(self.proto)
+        self._skip_names, self._heads = _skippable_names(self.proto)
         self.started_at = started_at
         self.run_id_hint = run_id_hint
         self.current: RunTracker | None = None
@@ -478,7 +478,7 @@ class StreamTracker:
         rt = self.current
         if (
             heads
-            and rt is not None  # _skip_table(), inlined: one call costs ~10 % of this path
+            and rt is not None  # _skipping(), inlined: one call costs ~10 % of this path
             and rt.run.first_token_at is not None
             and rt.run.outcome is None
             and chunk.startswith(heads)
@@ -501,10 +501,10 @@ class StreamTracker:
         chat, on its text) without building a Frame; everything else goes through :meth:`frame`.
         Only :meth:`frame` changes what is skippable, so the test is set up again after each one.
         """
-        events = self._skip_table()
+        names = self._skipping()
         chat_api = self.api == "chat"
         for item in items:
-            if events is not None and type(item) is tuple:
+            if names is not None and type(item) is tuple:
                 # skippable(), inlined: this loop runs once per event and a call costs ~15 % here.
                 name = item[0]
                 if name is None:
@@ -516,29 +516,29 @@ class StreamTracker:
                         and chat.FINISHED not in data
                     ):
                         continue
-                elif events.get(name) in _SKIPPABLE:
+                elif name in names:
                     continue
             self.frame(Frame(*item) if type(item) is tuple else item, t)  # type: ignore[arg-type,misc]
-            events = self._skip_table()
+            names = self._skipping()
             chat_api = self.api == "chat"
 
-    def _skip_table(self) -> dict[str, protocols.Action] | None:
-        """The protocol's event table while content deltas change nothing (the run has its first
+    def _skipping(self) -> frozenset[str] | None:
+        """The protocol's content-delta names while deltas change nothing (the run has its first
         token and no outcome yet), else None."""
         rt = self.current
-        if rt is None or rt.run.first_token_at is None or rt.run.outcome is not None or self.proto is None:
+        if rt is None or rt.run.first_token_at is None or rt.run.outcome is not None:
             return None
-        return self.proto.events
+        return self._skip_names
 
     def skippable(self, name: str | None, data: str) -> bool:
         """True for an event that changes nothing now: a content delta once the run has its first
         token and no outcome yet (named deltas by their action; chat chunks by their text)."""
-        events = self._skip_table()
-        if events is None:
+        names = self._skipping()
+        if names is None:
             return False
         if name is None:
             return self.api == "chat" and chat.plain_delta(data)
-        return events.get(name) in _SKIPPABLE
+        return name in names
 
     def feed(self, name: str, t: float, payload: PayloadLoader, raw: str | None = None) -> None:
         """Feed one event by name with a lazy payload (SDK objects, replays)."""
@@ -557,7 +557,7 @@ class StreamTracker:
                 return
             self.api = api
             proto = self.proto = protocols.get(api)
-            self._heads = _skip_heads(proto)
+            self._skip_names, self._heads = _skippable_names(proto)
         action = proto.events.get(name)
         if action == "token":
             rt = self.current
