@@ -236,7 +236,9 @@ def full_path(events: int, reps: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     observed: list[AllSinks] = []
     for name, (body, opener) in bodies(events).items():
-        sizes = [(CHUNK, "2KiB")] + ([(0, "frame")] if name == "responses" else [])
+        # 2 KiB: a fast server or a proxy that buffers; one frame per chunk: a server that flushes
+        # every event as it is generated (what a live stream at token rate looks like).
+        sizes = [(CHUNK, "2KiB"), (0, "frame")]
         for size, label in sizes:
 
             def bare(body: bytes = body, opener: Any = opener, size: int = size) -> Callable[[], int]:

@@ -28,6 +28,7 @@ whose action needs the payload (lifecycle, steps, items, and chat chunks that ar
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -63,15 +64,17 @@ Emit = Callable[[Transition], None]
 _SKIPPABLE: Final = frozenset({"token", "chat_delta"})
 
 
-def _skippable_names(proto: Protocol | None) -> tuple[frozenset[str], tuple[bytes, ...]]:
-    """Names of ``proto``'s content deltas, and how each starts on the wire as a named frame
-    (StreamTracker.feed_chunk; chat chunks are unnamed ``data:`` frames, the ``.delta`` name is an
-    adapter's)."""
+@functools.cache
+def _skippable_names(proto: Protocol | None) -> tuple[frozenset[str], frozenset[bytes]]:
+    """Names of ``proto``'s content deltas, and how each starts on the wire as a named frame,
+    ``event: E\ndata: `` (StreamTracker.feed_chunk; chat chunks are unnamed ``data:`` frames, the
+    ``.delta`` name is an adapter's)."""
     if proto is None:
-        return frozenset(), ()
+        return frozenset(), frozenset()
     names = frozenset(name for name, action in proto.events.items() if action in _SKIPPABLE)
-    heads = () if proto.api == "chat" else tuple(b"event: " + n.encode() + b"\ndata: " for n in sorted(names))
-    return names, heads
+    if proto.api == "chat":
+        return names, frozenset()
+    return names, frozenset(b"event: " + n.encode() + b"\ndata: " for n in names)
 
 
 _PRUNE_AT: Final = 16  # open + finished runs kept per stream before finished ones are dropped
@@ -481,15 +484,19 @@ class StreamTracker:
             and rt is not None  # _skipping(), inlined: one call costs ~10 % of this path
             and rt.run.first_token_at is not None
             and rt.run.outcome is None
-            and chunk.startswith(heads)
-            # A head ("event: E\ndata: ") holds exactly one newline, so the next one must end the
-            # data line, right before the final blank line.
-            and chunk.find(b"\n", chunk.find(b"\n") + 1) == len(chunk) - 2
-            and chunk[-1] == 0x0A
-            and 0x0D not in chunk
-            and decoder.at_boundary(len(chunk))
         ):
-            return
+            # The first line and the next 7 bytes must be a head ("event: E\ndata: "); the next
+            # newline must end the data line, right before the final blank line. (A set look-up:
+            # bytes.startswith with a tuple of heads costs a buffer request per head.)
+            nl = chunk.find(b"\n")
+            if (
+                chunk[: nl + 7] in heads
+                and chunk.find(b"\n", nl + 1) == len(chunk) - 2
+                and chunk[-1] == 0x0A
+                and 0x0D not in chunk
+                and decoder.at_boundary(len(chunk))
+            ):
+                return
         items = decoder.feed_items(chunk)
         if items:
             self.frames(items, now())

@@ -30,7 +30,7 @@ Action: TypeAlias = Literal[
 StatusKind: TypeAlias = Literal["phase", "pause", "terminal"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # one instance per protocol: identity is equality
 class Protocol:
     api: Api
     #: Event name -> action. Names outside the table but under ``prefixes`` are unknown events.
@@ -81,15 +81,16 @@ def for_event(name: str) -> Api | None:
     return None
 
 
-def get(api: Api) -> Protocol:
-    from . import agents, assistants, chat, responses
+_TABLES: dict[str, Protocol] = {}
 
-    return {
-        "assistants": assistants.PROTOCOL,
-        "responses": responses.PROTOCOL,
-        "chat": chat.PROTOCOL,
-        "agents": agents.PROTOCOL,
-    }[api]
+
+def get(api: Api) -> Protocol:
+    if not _TABLES:  # the submodules import this one: fill the table on first use
+        from . import agents, assistants, chat, responses
+
+        for module in (assistants, responses, chat, agents):
+            _TABLES[module.PROTOCOL.api] = module.PROTOCOL
+    return _TABLES[api]
 
 
 __all__ = ["TERMINAL", "TOOL_ITEM_TYPES", "Action", "Protocol", "StatusKind", "for_event", "get"]
