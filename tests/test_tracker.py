@@ -894,3 +894,28 @@ def test_run_id_seen_again_after_another_run_is_the_same_run() -> None:
     assert [r.run_id for r in started].count("resp_a") == 1
     assert sorted(map(id, started)) == sorted(map(id, finished))
     assert book.parked == 0
+
+
+def test_anonymous_run_ended_by_an_error_then_named_by_a_late_created_event_stays_ended() -> None:
+    """Regression (found by the property test): an output item opens an anonymous run, an error
+    event ends it, then ``response.created`` names it. Nothing but an anomaly may happen to the run
+    after its RunFinished (here: no ``in_progress`` phase)."""
+    c = Collect()
+    book = RunBook(c)
+    stream = book.stream(None, 0.0)
+    item = {
+        "type": "response.output_item.added",
+        "output_index": 0,
+        "item": {"id": "msg_1", "type": "message"},
+    }
+    error = {"type": "error", "code": "rate_limit_exceeded", "message": "x", "param": None}
+    snap = {"id": "resp_late", "object": "response", "status": "in_progress", "model": "m"}
+    stream.frame(Frame("response.output_item.added", json.dumps(item)), 1.0)
+    stream.frame(Frame("error", json.dumps(error)), 2.0)
+    stream.frame(Frame("response.created", json.dumps({"type": "response.created", "response": snap})), 3.0)
+    stream.close("stream_ended", 4.0)
+    book.flush(5.0)
+    assert [(status, reason) for _, status, reason in c.finished()] == [("failed", "rate_limit_exceeded")]
+    after = c.transitions[[type(t) for t in c.transitions].index(RunFinished) + 1 :]
+    assert all(isinstance(t, Anomaly) for t in after), after
+    assert not c.of(PhaseStarted)[1:]  # only the output item's phase ever started
