@@ -641,7 +641,10 @@ class StreamTracker:
                 return rt
         else:
             rt = self.current
-            if rt is not None and (run_id is None or rt.run.run_id in (None, run_id)):
+            if rt is not None and (
+                run_id is None or rt.run.run_id == run_id or (rt.run.run_id is None and not rt.terminal)
+            ):
+                # (An anonymous run that already ended is not named later: the id starts a new run.)
                 if rt.run.run_id is None and run_id is not None:
                     rt.run.run_id = run_id
                     if not self.book.claim(rt, self):
