@@ -192,7 +192,7 @@ def run_runwatch(chunks: list[bytes]) -> tuple[float, int, int]:
         stream.frame(f, 1.0)
     stream.close("stream_ended", 2.0)
     elapsed = time.process_time() - t0
-    n = sum(chunk.count(b"\n\n") for chunk in chunks)  # every frame ends with a blank line
+    n = b"".join(chunks).count(b"\n\n")  # every frame ends with a blank line (maybe split over chunks)
     finished = [t for t in transitions if type(t).__name__ == "RunFinished"]
     assert len(finished) == 1 and finished[0].outcome.status == "completed", finished  # noqa: PT018
     return elapsed, n, len(transitions)

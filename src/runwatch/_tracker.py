@@ -728,15 +728,11 @@ class StreamTracker:
             return self._ensure(key, t, key=key)
         run_id = _str(snap, "id") if snap is not None else None
         rt = self.current
-        if rt is None or not rt.terminal or (run_id is not None and run_id != rt.run.run_id):
-            # A new run, or (found by the property test) an anonymous run that already ended, named
-            # now by a late lifecycle event: nothing may happen to it after its RunFinished.
-            rt = self._ensure(run_id or self.run_id_hint, t)
-            if rt is None or not rt.terminal:
-                return rt
-        if rt.pending_error is None:  # a terminal after an error event is expected
-            rt.anomaly("event_after_terminal", t)
-        return None
+        if rt is not None and rt.terminal and (run_id is None or run_id == rt.run.run_id):
+            if rt.pending_error is None:  # a terminal after an error event is expected
+                rt.anomaly("event_after_terminal", t)
+            return None
+        return self._ensure(run_id or self.run_id_hint, t)
 
     # -- actions ----------------------------------------------------------------------------
     def _payload(self, load: PayloadLoader, t: float) -> JSONObject | None:

@@ -88,6 +88,15 @@ def _stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float
             proc.wait(timeout=10)
 
 
+def _http_ok(url: str) -> bool:
+    """True if ``url`` answers 200 now (False while the server is not up yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
 def _poll(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.25) -> Any:
     """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -159,11 +168,7 @@ def _prometheus(target: str, rules: str, tmp: Path) -> Iterator[str]:
                     pytest.fail(
                         f"prometheus exited {proc.returncode}: {(tmp / 'prometheus.log').read_text()}"
                     )
-                try:
-                    with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
-                        return bool(response.status == 200)
-                except (urllib.error.URLError, ConnectionError):
-                    return False
+                return _http_ok(f"{url}/-/ready")
 
             _poll("prometheus ready", ready, 20, 0.1)
             yield url
@@ -235,11 +240,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
 
             def metrics_up() -> bool:
                 stack.require_live()
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1) as r:
-                        return bool(r.status == 200)
-                except (urllib.error.URLError, ConnectionError):
-                    return False
+                return _http_ok(f"http://127.0.0.1:{metrics_port}/metrics")
 
             _poll("demo /metrics up", metrics_up, 20, 0.1)
             yield stack
