@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runwatch._events import Transition
-from runwatch._sse import Frame, SSEDecoder
+from runwatch._sse import Drop, Frame, SSEDecoder
 from runwatch._tracker import RunBook
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -428,3 +428,73 @@ def test_one_frame_per_chunk_agrees_with_line_by_line(body: bytes, limit: int | 
     reference, reference_over = decode_byte_by_byte(body, limit)
     assert as_tuples(per_frame) == as_tuples(reference)
     assert per_frame_over == reference_over
+
+
+# -- Drop: regions of frames the consumer does not need ------------------------------------------
+_DROP_NAMES = frozenset({"d.delta", "d.other"})
+
+
+def _drop_data(values: list[str], text: str) -> bool:
+    # The contract: ``text`` is the region the values came from, or the one value of a lone frame.
+    assert text == "".join(f"data: {v}\n\n" for v in values) or [text] == values
+    return all(v.startswith("ok") for v in values)
+
+
+_droppable = st.one_of(
+    st.builds(
+        lambda e, d: f"event: {e}\ndata: {d}\n\n".encode(), st.sampled_from(sorted(_DROP_NAMES)), _value
+    ),
+    st.builds(lambda d: f"data: ok{d}\n\n".encode(), _value),
+)
+_mostly_droppable = st.lists(st.one_of(_droppable, _droppable, _droppable, _piece), max_size=40).map(b"".join)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=_mostly_droppable,
+    cuts=st.lists(st.integers(min_value=0, max_value=3_000), max_size=30),
+    limit=st.sampled_from([None, 24, 60]),
+)
+def test_drop_leaves_out_only_whole_regions_of_unneeded_frames(
+    body: bytes, cuts: list[int], limit: int | None
+) -> None:
+    """Two decoders in lockstep, one given a ``Drop``: each call returns the same items as the
+    other's, or nothing where all of the other's items are frames the consumer said it does not
+    need (named in ``names``, or unnamed and accepted by ``data``). The state after every call is
+    the same, so the end and the oversized count agree too."""
+    drop = Drop(_DROP_NAMES, _drop_data)
+    plain = SSEDecoder() if limit is None else SSEDecoder(limit)
+    dropping = SSEDecoder() if limit is None else SSEDecoder(limit)
+    dropped = 0
+    for chunk in split_at(body, [c % (len(body) + 1) for c in cuts]):
+        want = [Frame(*i) if type(i) is tuple else i for i in plain.feed_items(chunk)]
+        got = [Frame(*i) if type(i) is tuple else i for i in dropping.feed_items(chunk, drop)]
+        if got != want:
+            assert got == []
+            assert want
+            assert all(f.event in _DROP_NAMES for f in want) or all(
+                f.event is None and f.data.startswith("ok") for f in want
+            )
+            dropped += len(want)
+    assert as_tuples(dropping.end()) == as_tuples(plain.end())
+    assert dropping.oversized == plain.oversized
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        # A region of nothing but droppable frames, named or not, is left out.
+        (b"event: d.delta\ndata: 1\n\nevent: d.other\ndata: 2\n\n", 0),
+        (b"data: ok1\n\ndata: ok2\n\n", 0),
+        # One frame the consumer needs keeps the whole region, in order.
+        (b"event: d.delta\ndata: 1\n\nevent: life\ndata: 2\n\nevent: d.delta\ndata: 3\n\n", 3),
+        (b"data: ok1\n\ndata: no\n\n", 2),
+        # A droppable name with a line that is not its data line (an id) is not a plain frame.
+        (b"event: d.delta\nid: 7\n\nevent: d.delta\ndata: 1\n\n", 2),
+        (b"event: d.delta\ndata: 1\ndata: 2\n\n", 1),
+    ],
+)
+def test_drop_examples(body: bytes, kept: int) -> None:
+    d = SSEDecoder()
+    assert len(d.feed_items(body, Drop(_DROP_NAMES, _drop_data))) == kept
+    assert d.feed(body) == decode(body)  # and the state left behind is the same

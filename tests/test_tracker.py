@@ -4,6 +4,7 @@ anomalies, and the invariant that every run that starts finishes exactly once.""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -701,10 +702,20 @@ def test_long_agent_session_keeps_bounded_state() -> None:
 
 def _summary(transitions: list[Transition]) -> list[tuple[object, ...]]:
     """What two equivalent paths must agree on: every transition, its run, phase, outcome, kind,
-    tool type and time."""
+    tool type and time, and what the run knew when it finished (what the sinks report)."""
     out: list[tuple[object, ...]] = []
     for tr in transitions:
         run = getattr(tr, "run", None)
+        facts: tuple[object, ...] = ()
+        if type(tr).__name__ == "RunFinished":
+            facts = (
+                run.model,
+                run.usage,
+                run.tool_calls,
+                run.first_token_at,
+                list(run.finish_reasons),
+                run.status,
+            )
         out.append(
             (
                 type(tr).__name__,
@@ -714,6 +725,7 @@ def _summary(transitions: list[Transition]) -> list[tuple[object, ...]]:
                 getattr(tr, "kind", None),
                 getattr(tr, "tool_type", None),
                 tr.time,
+                facts,
             )
         )
     return out
@@ -801,15 +813,24 @@ def _wire_frames(draw: st.DrawFn) -> list[bytes]:
 
 
 def _until_first_token(name: str) -> list[bytes]:
+    """The transcript's frames up to its first token, so that deltas after them are skippable."""
     frames = split_frames((DATA / name).read_bytes())
-    first = next(i for i, f in enumerate(frames) if b".delta" in f or b'"content":"' in f)
-    return frames[: first + 1]
+    first = next(i for i, f in enumerate(frames) if b".delta" in f or re.search(rb'"content":"[^"]', f))
+    head = frames[: first + 1]
+    c = Collect()
+    stream = RunBook(c).stream(None, 0.0)
+    for frame in SSEDecoder().feed(b"".join(head)):
+        stream.frame(frame, 0.0)
+    assert stream.current is not None, name
+    assert stream.current.run.first_token_at is not None, name
+    return head
 
 
 _RESPONSES_DELTA = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta"}\n\n'
 _CHAT_DELTA = (
     b'data: {"id":"chatcmpl-x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}\n\n'
 )
+_CHAT_USAGE = b'data: {"id":"chatcmpl-x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}\n\n'
 
 
 @pytest.mark.parametrize(
@@ -827,6 +848,11 @@ _CHAT_DELTA = (
         ("responses_completed.sse", [_RESPONSES_DELTA[:-2] + b"\r\rdata: " + _FAILED + b"\n\n"]),
         # A delta that completes a line the previous chunk left open is part of that frame.
         ("responses_completed.sse", [b'data: {"type"', _RESPONSES_DELTA]),
+        # A one-line chunk with the delta mark that is not a data line (an event with no data).
+        ("chat_stop.sse", [b'event: chat.completion.chunk {"finish_reason":null}\n\n']),
+        # Chat deltas and the usage chunk (no choices) in one region: the usage is not lost.
+        ("chat_stop.sse", [_CHAT_DELTA + _CHAT_DELTA + _CHAT_USAGE]),
+        ("chat_stop.sse", [_CHAT_DELTA, _CHAT_USAGE, _CHAT_DELTA]),
         # A delta after the terminal is an anomaly, never skipped.
         ("responses_completed.sse", [b"data: " + _FAILED + b"\n\n", _RESPONSES_DELTA]),
     ],

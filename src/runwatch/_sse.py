@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import operator
+from collections.abc import Callable
 from itertools import repeat
 from typing import Final, TypeAlias
 
@@ -99,30 +100,58 @@ _EVENT_NAME: Final = operator.itemgetter(slice(7, None))  # "event: E" -> "E"
 _DATA_VALUE: Final = operator.itemgetter(slice(6, None))  # "data: D" -> "D"
 
 
-def _uniform(text: str, last_id: str | None) -> list[Item] | None:
+def _uniform(text: str, last_id: str | None, drop: Drop | None) -> list[Item] | None:
     """The frames of ``text`` (whole frames, the last one ending with a blank line) when all of them
-    have one plain shape, ``event: E`` + ``data: D`` or ``data: D`` alone; otherwise None.
+    have one plain shape, ``event: E`` + ``data: D`` or ``data: D`` alone; otherwise None. With
+    ``drop``, an empty list when the caller needs none of them (see :class:`Drop`).
 
     A region of a long stream nearly always is such a run of deltas. Its lines then fall into
     columns (name, data, blank), so one ``split`` and a few C-level passes over the columns check
     and cut every frame, where a loop per frame costs several times more.
     """
-    lines = text[:-2].split("\n")
-    first = lines[0]
-    if first[:7] == "event: ":
-        names, datas = lines[0::3], lines[1::3]
-        if (
-            len(lines) % 3 == 2
-            and not any(lines[2::3])
-            and all(map(str.startswith, names, repeat("event: ")))
-            and all(map(str.startswith, datas, repeat("data: ")))
-        ):
-            return list(zip(map(_EVENT_NAME, names), map(_DATA_VALUE, datas), repeat(last_id)))
-    elif first[:6] == "data: ":
-        datas = lines[0::2]
-        if len(lines) % 2 == 1 and not any(lines[1::2]) and all(map(str.startswith, datas, repeat("data: "))):
-            return list(zip(repeat(None), map(_DATA_VALUE, datas), repeat(last_id)))
+    if text[:7] == "event: ":
+        lines = text[:-2].split("\n")
+        if len(lines) % 3 == 2 and not any(lines[2::3]):
+            heads = lines[0::3]
+            if (
+                drop is not None
+                and drop.lines.issuperset(heads)
+                # The event lines are known and the blank ones empty, so a line starting with
+                # "data: " after a newline can only be a data line: one each means all of them.
+                and text.count("\ndata: ") == len(heads)
+            ):
+                return []
+            datas = lines[1::3]
+            if all(map(str.startswith, heads, repeat("event: "))) and all(
+                map(str.startswith, datas, repeat("data: "))
+            ):
+                return list(zip(map(_EVENT_NAME, heads), map(_DATA_VALUE, datas), repeat(last_id)))
+    elif text[:6] == "data: ":
+        # "data: D1\n\ndata: D2\n\n...": the separators hold two newlines each and the end two
+        # more, so the values are newline-free (one data line per frame) iff that is all of them.
+        datas = text[6:-2].split("\n\ndata: ")
+        if text.count("\n") == 2 * len(datas):
+            if drop is not None and drop.data is not None and drop.data(datas, text):
+                return []
+            return list(zip(repeat(None), datas, repeat(last_id)))
     return None
+
+
+class Drop:
+    """Frames a consumer does not need right now, so :meth:`SSEDecoder.feed_items` need not build
+    them: a region of plain frames (see :func:`_uniform`) is dropped whole when every frame in it
+    is named in ``names``, or, for unnamed frames, when ``data(values, text)`` says so for all of
+    them at once (``text`` is the region, ``data: `` prefixes and blank lines included, or the
+    value itself when the chunk was one frame: nothing in it but the values and that syntax). A region
+    that mixes in anything else is returned whole, so the consumer sees every frame after the
+    first one it needs, in order."""
+
+    __slots__ = ("data", "lines", "names")
+
+    def __init__(self, names: frozenset[str], data: Callable[[list[str], str], bool] | None = None) -> None:
+        self.names = names
+        self.lines = frozenset("event: " + name for name in names)
+        self.data = data
 
 
 class SSEDecoder:
@@ -168,9 +197,10 @@ class SSEDecoder:
         """Consume ``chunk``; return the frames it completed (possibly none)."""
         return [Frame(*item) if type(item) is tuple else item for item in self.feed_items(chunk)]  # type: ignore[misc]
 
-    def feed_items(self, chunk: bytes) -> list[Item]:
+    def feed_items(self, chunk: bytes, drop: Drop | None = None) -> list[Item]:
         """Like :meth:`feed`, but frames of the two common shapes come as ``(event, data, id)``
         tuples: a consumer that only needs the name of most frames (a delta) skips building them.
+        With ``drop``, whole regions of frames the consumer does not need are left out.
         """
         if (
             chunk[-2:] == b"\n\n"
@@ -184,6 +214,8 @@ class SSEDecoder:
                 if chunk[:6] == b"data: ":
                     data = chunk[6:-2].decode()
                     if "\n" not in data:
+                        if drop is not None and drop.data is not None and drop.data([data], data):
+                            return []
                         return [(None, data, self._last_id)]
                 elif chunk[:7] == b"event: ":
                     event, sep, data = chunk[7:-2].decode().partition("\ndata: ")
@@ -210,6 +242,19 @@ class SSEDecoder:
                 return []
             self._discarding = False
             chunk = chunk[nl + 1 :]
+        if not (self._seen_field or self._dropping):
+            # No frame is open (the buffer holds raw bytes of the next one): everything up to the
+            # chunk's last blank line is whole frames, and what follows is held raw in its turn.
+            cut = chunk.rfind(b"\n\n") + 2
+            if cut > 1 and len(chunk) - cut <= self.max_frame_bytes:
+                if self._buf:
+                    region = bytes(self._buf) + chunk[:cut]
+                elif cut == len(chunk):
+                    region = chunk
+                else:
+                    region = chunk[:cut]
+                self._buf = bytearray(chunk[cut:])
+                return self._region(region, drop)
         end = chunk.rfind(b"\n")
         if end < 0:
             # Only the new chunk is scanned and appended: a long line arriving in many small chunks
@@ -221,7 +266,6 @@ class SSEDecoder:
             else:
                 self._buf += chunk
             return []
-        # A server that flushes per event sends chunks ending at a frame boundary: no copies then.
         if end + 1 == len(chunk):
             region, rest = chunk, b""
         else:
@@ -237,7 +281,7 @@ class SSEDecoder:
             cut = cut + 2 if cut >= 0 else 0
             if len(region) - cut + len(rest) <= self.max_frame_bytes:
                 region, rest = region[:cut], region[cut:] + rest
-        frames = self._region(region) if region else []
+        frames = self._region(region, drop) if region else []
         if rest:
             # The unfinished line after the last newline belongs to the frame left open above.
             if len(rest) > self.max_frame_bytes:
@@ -305,7 +349,7 @@ class SSEDecoder:
         self._id = None
         self._seen_field = False
 
-    def _region(self, region: bytes) -> list[Item]:
+    def _region(self, region: bytes, drop: Drop | None = None) -> list[Item]:
         """Decode ``region``: complete lines, each ending with ``\\n``.
 
         Whole frames of the two shapes OpenAI sends (``data: D`` and ``event: E`` + ``data: D``) are
@@ -322,7 +366,7 @@ class SSEDecoder:
         tail = ""
         if text[-2:] == "\n\n":
             if not (self._seen_field or self._dropping):
-                uniform = _uniform(text, self._last_id)
+                uniform = _uniform(text, self._last_id, drop)
                 if uniform is not None:
                     return uniform
             blocks = text[:-2].split("\n\n")

@@ -6,6 +6,8 @@ There is no status: a chunk's ``finish_reason`` decides the outcome, and the usa
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import contains
 from typing import Final
 
 from . import Protocol, StatusKind
@@ -32,6 +34,13 @@ FINISHED: Final = '"finish_reason":"'
 def plain_delta(data: str) -> bool:
     """True if the compact chunk ``data`` is a plain content delta (nothing to learn from it)."""
     return DELTA_MARK in data and NEEDS_LOOK not in data and FINISHED not in data
+
+
+def plain_deltas(values: list[str], text: str) -> bool:
+    """True if every chunk in ``values`` is a plain content delta (:func:`plain_delta`). ``text``
+    holds them all (and nothing else but SSE syntax), so the two marks no chunk may have are
+    looked for in one scan each; the mark each chunk needs, in each."""
+    return all(map(contains, values, repeat(DELTA_MARK))) and NEEDS_LOOK not in text and FINISHED not in text
 
 
 _STATUSES: dict[str, tuple[StatusKind, str]] = {"in_progress": ("phase", "in_progress")}
