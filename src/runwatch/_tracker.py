@@ -478,10 +478,12 @@ class StreamTracker:
     def feed_chunk(self, decoder: SSEDecoder, chunk: bytes, now: Callable[[], float]) -> None:
         """Feed raw stream bytes through ``decoder``: the production path (StreamSession).
 
-        A server that flushes once per event sends every delta as a chunk of its own. When such a
-        chunk is exactly one plain named frame (``event: E`` + ``data: D``) that :meth:`skippable`
-        would skip, it is dropped on its bytes alone: no decoding, no clock. Anything else is
-        decoded and goes to :meth:`frames` at time ``now()``.
+        While deltas change nothing (the run has its first token and no outcome): a chunk that is
+        exactly one plain frame :meth:`skippable` would skip is dropped before any item is built
+        (a named one on its bytes alone, a chat chunk on its decoded text; no clock either), as a
+        server that flushes once per event sends every delta as a chunk of its own; and the
+        decoder is told to leave out regions of nothing but deltas (:class:`~runwatch._sse.Drop`).
+        What the decoder returns goes to :meth:`frames` at time ``now()``.
         """
         rt = self.current
         if (
