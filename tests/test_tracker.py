@@ -948,3 +948,46 @@ def test_anonymous_run_ended_by_an_error_then_a_late_created_event() -> None:
     assert all(isinstance(t, Anomaly) for t in after if getattr(t, "run", None) is first), after
     assert not book._active
     assert not book._owners
+
+
+@pytest.mark.parametrize("api", ["responses", "assistants", "chat"])
+@pytest.mark.parametrize("chunk_size", [0, 4096])
+def test_deltas_after_the_first_token_never_reach_frames(
+    api: str, chunk_size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path's point, guarded without a clock: once a run has its first token, deltas are
+    left out before any item is built (a chunk of one delta on its bytes, a region of deltas by the
+    decoder), so `frames()` sees only the few deltas that share a region with a lifecycle event."""
+    from runwatch.testing import assistants_run, chat_stream, responses_stream
+
+    body = {
+        "responses": lambda: responses_stream(deltas=500),
+        "assistants": lambda: assistants_run(deltas=500),
+        "chat": lambda: chat_stream(deltas=500),
+    }[api]()
+    seen: list[object] = []
+    original = StreamTracker.frames
+
+    def spy(self: StreamTracker, items: list[Any], t: float) -> None:
+        seen.extend(items)
+        original(self, items, t)
+
+    monkeypatch.setattr(StreamTracker, "frames", spy)
+    stream = RunBook(Collect()).stream(None, 0.0)
+    decoder = SSEDecoder()
+    chunks = (
+        split_frames(body)
+        if not chunk_size
+        else [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
+    )
+    for chunk in chunks:
+        stream.feed_chunk(decoder, chunk, lambda: 1.0)
+    stream.close("stream_ended", 2.0)
+
+    def is_delta(item: Any) -> bool:
+        name, data = (item[0], item[1]) if type(item) is tuple else (item.event, item.data)
+        return (name or "").endswith(".delta") or (name is None and '"content":"' in data)
+
+    deltas = sum(map(is_delta, seen))
+    assert body.count(b"\n\n") > 500
+    assert deltas <= 40, f"{deltas} deltas reached frames()"
