@@ -126,6 +126,25 @@ def span_name(run: Run) -> str:
     return f"chat {model}" if model else "chat"
 
 
+def _ids(run: Run) -> tuple[str | None, str | None, str | None, str | None]:
+    return (run.run_id, run.thread_id or run.session_id, run.assistant_id, run.model)
+
+
+def _id_attributes(ids: tuple[str | None, str | None, str | None, str | None]) -> dict[str, Any]:
+    """The run span's identity attributes (run id, conversation, agent, response model)."""
+    run_id, conversation, agent, model = ids
+    attrs: dict[str, Any] = {}
+    if run_id:
+        attrs["gen_ai.response.id"] = attrs["runwatch.run.id"] = run_id
+    if conversation:
+        attrs["gen_ai.conversation.id"] = conversation
+    if agent:
+        attrs["gen_ai.agent.id"] = agent
+    if model:
+        attrs["gen_ai.response.model"] = model
+    return attrs
+
+
 class OtelSink:
     """Turns transitions into OpenTelemetry spans (and GenAI histograms if given a meter provider).
 
@@ -191,13 +210,15 @@ class OtelSink:
         }
         if run.request_model:
             attrs["gen_ai.request.model"] = run.request_model
+        ids = _ids(run)
+        attrs.update(_id_attributes(ids))
         name = span_name(run)
         span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs, start_time=_ns(start))
         scratch = run.scratch
         scratch["otel.span"] = span
         scratch["otel.name"] = name
         scratch["otel.phases"] = {}
-        self._refresh_ids(run, span)
+        scratch["otel.ids"] = ids
         ctx = span.get_span_context()
         if ctx.is_valid:
             scratch["trace_id"] = format(ctx.trace_id, "032x")
@@ -206,21 +227,14 @@ class OtelSink:
 
     def _refresh_ids(self, run: Run, span: Span) -> None:
         # Ids and the response model usually arrive with the first event, after RunStarted.
-        ids = (run.run_id, run.thread_id or run.session_id, run.assistant_id, run.model)
+        ids = _ids(run)
         scratch = run.scratch
         if scratch.get("otel.ids") == ids:
             return
         scratch["otel.ids"] = ids
-        run_id, conversation, agent, model = ids
-        if run_id:
-            span.set_attribute("gen_ai.response.id", run_id)
-            span.set_attribute("runwatch.run.id", run_id)
-        if conversation:
-            span.set_attribute("gen_ai.conversation.id", conversation)
-        if agent:
-            span.set_attribute("gen_ai.agent.id", agent)
-        if model:
-            span.set_attribute("gen_ai.response.model", model)
+        attrs = _id_attributes(ids)
+        if attrs:
+            span.set_attributes(attrs)  # one lock and one check of the span, not one per key
         name = span_name(run)
         if name != scratch.get("otel.name"):
             scratch["otel.name"] = name
