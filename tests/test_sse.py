@@ -498,3 +498,22 @@ def test_drop_examples(body: bytes, kept: int) -> None:
     d = SSEDecoder()
     assert len(d.feed_items(body, Drop(_DROP_NAMES, _drop_data))) == kept
     assert d.feed(body) == decode(body)  # and the state left behind is the same
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.one_of(_sse, _openai_like),
+    cuts=st.lists(st.integers(min_value=0, max_value=2_000), max_size=30),
+    limit=st.sampled_from([None, 24]),
+)
+def test_idle_is_at_boundary_after_every_call(body: bytes, cuts: list[int], limit: int | None) -> None:
+    """``idle`` (what the tracker's one-frame skip reads instead of calling ``at_boundary()``) says
+    exactly what ``at_boundary()`` says after every feed, and is true again after ``end()``."""
+    d = SSEDecoder() if limit is None else SSEDecoder(limit)
+    assert d.idle
+    for chunk in split_at(body, [c % (len(body) + 1) for c in cuts]):
+        d.feed_items(chunk)
+        assert d.idle == d.at_boundary()
+    d.end()
+    assert d.idle
+    assert d.at_boundary()

@@ -174,6 +174,7 @@ class SSEDecoder:
         "_last_id",
         "_retry",
         "_seen_field",
+        "idle",
         "max_frame_bytes",
         "oversized",
     )
@@ -192,6 +193,9 @@ class SSEDecoder:
         self._last_id: str | None = None
         self._retry: int | None = None
         self._seen_field = False
+        #: True while nothing is buffered or open (:meth:`at_boundary` without the size test),
+        #: kept after every feed and end.
+        self.idle = True
 
     def feed(self, chunk: bytes) -> list[Frame]:
         """Consume ``chunk``; return the frames it completed (possibly none)."""
@@ -202,6 +206,14 @@ class SSEDecoder:
         tuples: a consumer that only needs the name of most frames (a delta) skips building them.
         With ``drop``, whole regions of frames the consumer does not need are left out.
         """
+        items = self._feed_items(chunk, drop)
+        # at_boundary() as an attribute, for consumers that test it once per chunk.
+        self.idle = not (
+            self._buf or self._seen_field or self._dropping or self._discarding or self._cr_pending
+        )
+        return items
+
+    def _feed_items(self, chunk: bytes, drop: Drop | None) -> list[Item]:
         if (
             chunk[-2:] == b"\n\n"
             and 0x0D not in chunk
@@ -301,6 +313,7 @@ class SSEDecoder:
         self._discarding = False
         self._dropping = False
         self._cr_pending = False
+        self.idle = True
         if self._seen_field:
             frame = Frame(
                 self._event, "\n".join(self._data), self._id or self._last_id, self._retry, truncated=True

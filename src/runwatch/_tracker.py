@@ -67,6 +67,10 @@ _SKIPPABLE: Final = frozenset({"token", "chat_delta"})
 
 
 _CHAT_DROP: Final = Drop(frozenset(), chat.plain_deltas)
+# chat.plain_delta()'s marks as module globals: feed_chunk tests them once per chunk.
+_DELTA_MARK: Final = chat.DELTA_MARK
+_NEEDS_LOOK: Final = chat.NEEDS_LOOK
+_FINISHED: Final = chat.FINISHED
 
 
 @functools.cache
@@ -145,6 +149,7 @@ class RunTracker:
         "proto",
         "run",
         "steps",
+        "streaming",
         "unknown_status",
     )
 
@@ -162,6 +167,9 @@ class RunTracker:
         self.unknown_status = False
         self.parked_until: float | None = None
         self.polled = False
+        # First token seen, no outcome yet: content deltas change nothing (StreamTracker skips
+        # them). Kept by first_token() and finish(), the only places that set either.
+        self.streaming = False
 
     @property
     def terminal(self) -> bool:
@@ -258,6 +266,7 @@ class RunTracker:
     # -- content ------------------------------------------------------------------------------
     def first_token(self, t: float) -> None:
         self.run.first_token_at = t
+        self.streaming = self.run.outcome is None
         self.emit(FirstToken(self.run, t))
 
     def tool_call(self, tool_type: str, t: float) -> None:
@@ -337,6 +346,7 @@ class RunTracker:
             self.end_phase(self.phase, "completed" if status != "abandoned" else "abandoned", t)
             self.phase = None
         self.paused = False
+        self.streaming = False
         run.outcome = Outcome(status, reason)
         run.ended_at = t
         self.book.finished(self)
@@ -486,35 +496,37 @@ class StreamTracker:
         What the decoder returns goes to :meth:`frames` at time ``now()``.
         """
         rt = self.current
-        if (
-            rt is not None  # _skipping(), inlined: one call costs ~10 % of this path
-            and rt.run.first_token_at is not None
-            and rt.run.outcome is None
-        ):
+        if rt is not None and rt.streaming:  # _skipping(), inlined: a call costs ~10 % of this path
             nl = chunk.find(b"\n")
-            if nl == len(chunk) - 2:
+            end = len(chunk) - 2
+            if nl == end:
                 # One line, then the blank one: a chat chunk ("data: D"), chat.plain_delta() inlined.
                 if (
-                    self._drop is _CHAT_DROP
-                    and chunk[:6] == b"data: "
+                    chunk[:6] == b"data: "
+                    and self._drop is _CHAT_DROP
                     and chunk[-1] == 0x0A
                     and 0x0D not in chunk
-                    and decoder.at_boundary(len(chunk))
+                    and decoder.idle
+                    and end < decoder.max_frame_bytes - 1
                 ):
                     # The marks are ASCII, so replacing invalid bytes cannot make or break one;
                     # str scans cost a third of bytes ones here.
-                    text = chunk.decode("utf-8", "replace")
-                    if chat.DELTA_MARK in text and chat.NEEDS_LOOK not in text and chat.FINISHED not in text:
+                    try:
+                        text = chunk.decode()
+                    except UnicodeDecodeError:
+                        text = chunk.decode("utf-8", "replace")
+                    if _DELTA_MARK in text and _NEEDS_LOOK not in text and _FINISHED not in text:
                         return
             elif (
                 # The first line and the next 7 bytes must be a head ("event: E\ndata: "); the next
                 # newline must end the data line, right before the final blank line. (A set look-up:
                 # bytes.startswith with a tuple of heads costs a buffer request per head.)
                 chunk[: nl + 7] in self._heads
-                and chunk.find(b"\n", nl + 1) == len(chunk) - 2
+                and chunk.find(b"\n", nl + 1) == end
                 and chunk[-1] == 0x0A
                 and 0x0D not in chunk
-                and decoder.at_boundary(len(chunk))
+                and decoder.idle
+                and end < decoder.max_frame_bytes - 1
             ):
                 return
             # Deltas change nothing now: regions of nothing but deltas need not be decoded.
@@ -556,7 +568,7 @@ class StreamTracker:
         """The protocol's content-delta names while deltas change nothing (the run has its first
         token and no outcome yet), else None."""
         rt = self.current
-        if rt is None or rt.run.first_token_at is None or rt.run.outcome is not None:
+        if rt is None or not rt.streaming:
             return None
         return self._skip_names
 
