@@ -141,10 +141,10 @@ class Drop:
     """Frames a consumer does not need right now, so :meth:`SSEDecoder.feed_items` need not build
     them: a region of plain frames (see :func:`_uniform`) is dropped whole when every frame in it
     is named in ``names``, or, for unnamed frames, when ``data(values, text)`` says so for all of
-    them at once (``text`` is the region, ``data: `` prefixes and blank lines included, or the
-    value itself when the chunk was one frame: nothing in it but the values and that syntax). A region
+    them at once (``text`` is the region, ``data: `` prefixes and blank lines included). A region
     that mixes in anything else is returned whole, so the consumer sees every frame after the
-    first one it needs, in order."""
+    first one it needs, in order. A chunk of one frame is always returned: a consumer that skips
+    frames judges those before decoding (as :meth:`runwatch._tracker.StreamTracker.feed_chunk` does)."""
 
     __slots__ = ("data", "lines", "names")
 
@@ -193,8 +193,8 @@ class SSEDecoder:
         self._last_id: str | None = None
         self._retry: int | None = None
         self._seen_field = False
-        #: True while nothing is buffered or open (:meth:`at_boundary` without the size test),
-        #: kept after every feed and end.
+        #: True while nothing is buffered or open, kept after every feed and end (an attribute,
+        #: for consumers that test it once per chunk).
         self.idle = True
 
     def feed(self, chunk: bytes) -> list[Frame]:
@@ -207,7 +207,6 @@ class SSEDecoder:
         With ``drop``, whole regions of frames the consumer does not need are left out.
         """
         items = self._feed_items(chunk, drop)
-        # at_boundary() as an attribute, for consumers that test it once per chunk.
         self.idle = not (
             self._buf or self._seen_field or self._dropping or self._discarding or self._cr_pending
         )
@@ -226,8 +225,6 @@ class SSEDecoder:
                 if chunk[:6] == b"data: ":
                     data = chunk[6:-2].decode()
                     if "\n" not in data:
-                        if drop is not None and drop.data is not None and drop.data([data], data):
-                            return []
                         return [(None, data, self._last_id)]
                 elif chunk[:7] == b"event: ":
                     event, sep, data = chunk[7:-2].decode().partition("\ndata: ")
@@ -323,11 +320,9 @@ class SSEDecoder:
         return []
 
     def at_boundary(self, size: int = 0) -> bool:
-        """True if nothing is buffered or open: a chunk of ``size`` bytes that holds whole frames
-        (within the size limit) would be decoded on its own, whatever came before."""
-        return not (
-            self._buf or self._seen_field or self._dropping or self._discarding or self._cr_pending
-        ) and (size <= self.max_frame_bytes)
+        """True if nothing is buffered or open (:attr:`idle`): a chunk of ``size`` bytes that holds
+        whole frames (within the size limit) would be decoded on its own, whatever came before."""
+        return self.idle and size <= self.max_frame_bytes
 
     @property
     def pending(self) -> bool:

@@ -67,10 +67,6 @@ _SKIPPABLE: Final = frozenset({"token", "chat_delta"})
 
 
 _CHAT_DROP: Final = Drop(frozenset(), chat.plain_deltas)
-# chat.plain_delta()'s marks as module globals: feed_chunk tests them once per chunk.
-_DELTA_MARK: Final = chat.DELTA_MARK
-_NEEDS_LOOK: Final = chat.NEEDS_LOOK
-_FINISHED: Final = chat.FINISHED
 
 
 @functools.cache
@@ -499,36 +495,33 @@ class StreamTracker:
         if rt is not None and rt.streaming:  # _skipping(), inlined: a call costs ~10 % of this path
             nl = chunk.find(b"\n")
             end = len(chunk) - 2
-            if nl == end:
-                # One line, then the blank one: a chat chunk ("data: D"), chat.plain_delta() inlined.
-                if (
-                    chunk[:6] == b"data: "
-                    and self._drop is _CHAT_DROP
-                    and chunk[-1] == 0x0A
-                    and 0x0D not in chunk
-                    and decoder.idle
-                    and end < decoder.max_frame_bytes - 1
-                ):
-                    # The marks are ASCII, so replacing invalid bytes cannot make or break one;
-                    # str scans cost a third of bytes ones here.
-                    try:
-                        text = chunk.decode()
-                    except UnicodeDecodeError:
-                        text = chunk.decode("utf-8", "replace")
-                    if _DELTA_MARK in text and _NEEDS_LOOK not in text and _FINISHED not in text:
-                        return
-            elif (
-                # The first line and the next 7 bytes must be a head ("event: E\ndata: "); the next
-                # newline must end the data line, right before the final blank line. (A set look-up:
-                # bytes.startswith with a tuple of heads costs a buffer request per head.)
-                chunk[: nl + 7] in self._heads
-                and chunk.find(b"\n", nl + 1) == end
+            if (  # one whole frame, nothing held before it (end + 2 == len(chunk) <= the limit)
+                nl >= 0  # (an empty chunk has no last byte)
                 and chunk[-1] == 0x0A
                 and 0x0D not in chunk
                 and decoder.idle
                 and end < decoder.max_frame_bytes - 1
             ):
-                return
+                if nl == end:
+                    # One line, then the blank one: a chat chunk ("data: D"), chat.plain_delta()
+                    # inlined. The marks are ASCII, so replacing invalid bytes cannot make or break
+                    # one; str scans cost a third of bytes ones here.
+                    if chunk[:6] == b"data: " and self.api == "chat":
+                        try:
+                            text = chunk.decode()
+                        except UnicodeDecodeError:
+                            text = chunk.decode("utf-8", "replace")
+                        if (
+                            chat.DELTA_MARK in text
+                            and chat.NEEDS_LOOK not in text
+                            and chat.FINISHED not in text
+                        ):
+                            return
+                elif chunk[: nl + 7] in self._heads and chunk.find(b"\n", nl + 1) == end:
+                    # The first line and the next 7 bytes are a head ("event: E\ndata: "), and the
+                    # next newline ends the data line, right before the final blank line. (A set
+                    # look-up: bytes.startswith with a tuple of heads costs a buffer request per head.)
+                    return
             # Deltas change nothing now: regions of nothing but deltas need not be decoded.
             items = decoder.feed_items(chunk, self._drop)
         else:
