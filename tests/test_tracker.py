@@ -724,6 +724,7 @@ def _summary(transitions: list[Transition]) -> list[tuple[object, ...]]:
                 getattr(tr, "outcome", None),
                 getattr(tr, "kind", None),
                 getattr(tr, "tool_type", None),
+                getattr(tr, "detail", None),
                 tr.time,
                 facts,
             )
@@ -751,6 +752,8 @@ def _both_paths(
                     stream.frame(frame, t)
         for frame in decoder.end():
             stream.frame(frame, 1e6)
+        # As StreamSession.close does: frames dropped for their size are reported.
+        c.transitions.append(Anomaly(stream.api, "oversized_frame", None, 1e6, str(decoder.oversized)))
         stream.close("stream_ended", 1e6)
         book.flush(1e6)
         results.append(c.transitions)
@@ -831,6 +834,11 @@ _CHAT_DELTA = (
     b'data: {"id":"chatcmpl-x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}\n\n'
 )
 _CHAT_USAGE = b'data: {"id":"chatcmpl-x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}\n\n'
+_CHAT_HEAD = b'data: {"id":"chatcmpl-x","choices":['
+_CHAT_LENGTH = b'{"index":1,"delta":{},"finish_reason":"length"}'
+_CHAT_TOOL_CALL = (
+    b'"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]'
+)
 
 
 @pytest.mark.parametrize(
@@ -853,6 +861,30 @@ _CHAT_USAGE = b'data: {"id":"chatcmpl-x","choices":[],"usage":{"prompt_tokens":3
         # Chat deltas and the usage chunk (no choices) in one region: the usage is not lost.
         ("chat_stop.sse", [_CHAT_DELTA + _CHAT_DELTA + _CHAT_USAGE]),
         ("chat_stop.sse", [_CHAT_DELTA, _CHAT_USAGE, _CHAT_DELTA]),
+        # After a plain chat delta the tracker reads only what follows a known head ("...[");
+        # a chunk with that head must still be one plain delta frame to be skipped.
+        ("chat_stop.sse", [_CHAT_DELTA, _CHAT_DELTA + _CHAT_USAGE]),
+        ("chat_stop.sse", [_CHAT_DELTA, _CHAT_DELTA[:-2] + b"\r\n\r\n", _CHAT_USAGE]),
+        ("chat_stop.sse", [_CHAT_DELTA, _CHAT_DELTA[:-2] + b"\r\r" + _CHAT_USAGE]),
+        ("chat_stop.sse", [_CHAT_DELTA, b"event: error\n", _CHAT_DELTA, _CHAT_USAGE]),
+        ("chat_stop.sse", [_CHAT_DELTA, _CHAT_DELTA[:-1], _CHAT_USAGE]),
+        ("chat_stop.sse", [_CHAT_DELTA, _CHAT_HEAD, b"\n", _CHAT_USAGE]),
+        ("chat_stop.sse", [_CHAT_DELTA, _CHAT_HEAD + b"\n\n", _CHAT_USAGE]),
+        ("chat_length.sse", [_CHAT_DELTA, _CHAT_DELTA.replace(b"null", b'"length"')]),
+        ("chat_length.sse", [_CHAT_DELTA, _CHAT_DELTA.replace(b"}]", b"}," + _CHAT_LENGTH + b"]")]),
+        ("chat_stop.sse", [_CHAT_DELTA, _CHAT_DELTA.replace(b'"content":"a"', _CHAT_TOOL_CALL)]),
+        ("chat_stop.sse", [_CHAT_DELTA, _CHAT_DELTA.replace(b'"a"', b'"\xff"') + _CHAT_USAGE[:-2] + b"\n\n"]),
+        ("chat_stop.sse", [_CHAT_DELTA, _CHAT_DELTA[:-2] + b"\ndata: {}\n\n", _CHAT_USAGE]),
+        # The same after a named delta: the head ("event: E\ndata: ") is known, the rest is read.
+        ("responses_completed.sse", [_RESPONSES_DELTA, _RESPONSES_DELTA + b"data: " + _FAILED + b"\n\n"]),
+        (
+            "responses_completed.sse",
+            [_RESPONSES_DELTA, _RESPONSES_DELTA[:-2] + b"\r\rdata: " + _FAILED + b"\n\n"],
+        ),
+        ("responses_completed.sse", [_RESPONSES_DELTA, _RESPONSES_DELTA[:-1], b"event: response.failed\n\n"]),
+        ("responses_completed.sse", [_RESPONSES_DELTA, b"event: error\n", _RESPONSES_DELTA, b"data: {}\n\n"]),
+        # A head that differs (another completion's id) is read the long way, then learned.
+        ("chat_stop.sse", [_CHAT_DELTA, _CHAT_DELTA.replace(b"-x", b"-y"), _CHAT_USAGE, _CHAT_DELTA]),
         # A delta after the terminal is an anomaly, never skipped.
         ("responses_completed.sse", [b"data: " + _FAILED + b"\n\n", _RESPONSES_DELTA]),
     ],
@@ -860,6 +892,15 @@ _CHAT_USAGE = b'data: {"id":"chatcmpl-x","choices":[],"usage":{"prompt_tokens":3
 def test_hot_path_never_skips_a_chunk_that_is_not_one_plain_delta(transcript: str, tail: list[bytes]) -> None:
     plain, hot = _both_paths(_until_first_token(transcript) + tail)
     assert _summary(plain) == _summary(hot)
+
+
+def test_hot_path_drops_an_oversized_chat_delta_as_the_decoder_does() -> None:
+    """A chunk with a known chat head but over the frame limit is dropped and counted, not skipped."""
+    big = _CHAT_DELTA.replace(b'"a"', b'"' + b"a" * 200 + b'"')
+    chunks = [_CHAT_DELTA, _CHAT_DELTA, big, _CHAT_USAGE]
+    plain, hot = _both_paths(chunks, "chat", max_frame_bytes=len(_CHAT_DELTA) + 10)
+    assert _summary(plain) == _summary(hot)
+    assert [t.detail for t in plain if getattr(t, "kind", None) == "oversized_frame"] == ["1"]  # type: ignore[attr-defined]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -59,6 +59,7 @@ from ._events import (
 from ._sse import Drop, Frame, Item, SSEDecoder
 from .protocols import Protocol, chat
 from .protocols.assistants import STEP_TERMINAL
+from .protocols.chat import DELTA_MARK, FINISHED, NEEDS_LOOK
 
 Emit = Callable[[Transition], None]
 
@@ -399,6 +400,9 @@ class StreamTracker:
         "_drop",
         "_handlers",
         "_heads",
+        "_lone_cut",
+        "_lone_head",
+        "_lone_text",
         "_skip_names",
         "api",
         "book",
@@ -421,6 +425,12 @@ class StreamTracker:
         self.api = api
         self.proto: Protocol | None = protocols.get(api) if api is not None else None
         self._skip_names, self._heads, self._drop = _skippable_names(self.proto)
+        # The head of the last lone delta chunk skipped the long way ("event: E\ndata: ", or for
+        # chat the bytes up to the choices), its length, and whether the body must be read (chat):
+        # the next deltas most likely start the same way (see feed_chunk).
+        self._lone_head = b""
+        self._lone_cut = 0
+        self._lone_text = False
         self.started_at = started_at
         self.run_id_hint = run_id_hint
         self.current: RunTracker | None = None
@@ -493,6 +503,28 @@ class StreamTracker:
         """
         rt = self.current
         if rt is not None and rt.streaming:  # _skipping(), inlined: a call costs ~10 % of this path
+            cut = self._lone_cut
+            if (  # a chunk that starts as the last lone delta did: only the rest need be read
+                cut
+                and chunk[:cut] == self._lone_head
+                and chunk[-1] == 0x0A == chunk[-2]
+                and decoder.idle
+                and len(chunk) <= decoder.max_frame_bytes
+            ):
+                # The head has no CR and ends the way no mark or line can run on across ("data: "
+                # or "["), so the chunk is one frame if the body (between the head and the final
+                # blank line) has no line break. A named head names a delta; a chat body must
+                # have the marks of a plain delta (chat.plain_delta(), inlined).
+                body = chunk[cut:-2]
+                if 0x0A not in body and 0x0D not in body:
+                    if not self._lone_text:
+                        return
+                    try:
+                        text = body.decode()
+                    except UnicodeDecodeError:
+                        text = ""
+                    if DELTA_MARK in text and NEEDS_LOOK not in text and FINISHED not in text:
+                        return
             nl = chunk.find(b"\n")
             end = len(chunk) - 2
             if (  # one whole frame, nothing held before it (end + 2 == len(chunk) <= the limit)
@@ -511,16 +543,23 @@ class StreamTracker:
                             text = chunk.decode()
                         except UnicodeDecodeError:
                             text = chunk.decode("utf-8", "replace")
-                        if (
-                            chat.DELTA_MARK in text
-                            and chat.NEEDS_LOOK not in text
-                            and chat.FINISHED not in text
-                        ):
+                        if DELTA_MARK in text and NEEDS_LOOK not in text and FINISHED not in text:
+                            # The next chunks of this completion start the same way up to their
+                            # choices: learn that head (one of this line's: no mark, no break).
+                            cut = chunk.find(b'"choices":[') + 11
+                            if cut > 10:
+                                self._lone_head = chunk[:cut]
+                                self._lone_cut = cut
+                                self._lone_text = True
                             return
                 elif chunk[: nl + 7] in self._heads and chunk.find(b"\n", nl + 1) == end:
                     # The first line and the next 7 bytes are a head ("event: E\ndata: "), and the
                     # next newline ends the data line, right before the final blank line. (A set
                     # look-up: bytes.startswith with a tuple of heads costs a buffer request per head.)
+                    # The next deltas will most likely have the same head: learn it.
+                    self._lone_head = chunk[: nl + 7]
+                    self._lone_cut = nl + 7
+                    self._lone_text = False
                     return
             # Deltas change nothing now: regions of nothing but deltas need not be decoded.
             items = decoder.feed_items(chunk, self._drop)
