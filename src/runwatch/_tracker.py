@@ -497,8 +497,9 @@ class StreamTracker:
         While deltas change nothing (the run has its first token and no outcome): a chunk that is
         exactly one plain frame :meth:`skippable` would skip is dropped before any item is built
         (a named one on its bytes alone, a chat chunk on its decoded text; no clock either), as a
-        server that flushes once per event sends every delta as a chunk of its own; and the
-        decoder is told to leave out regions of nothing but deltas (:class:`~runwatch._sse.Drop`).
+        server that flushes once per event sends every delta as a chunk of its own. A chunk that
+        starts with the head of the last one dropped is judged on the rest of its bytes only.
+        The decoder is told to leave out regions of nothing but deltas (:class:`~runwatch._sse.Drop`).
         What the decoder returns goes to :meth:`frames` at time ``now()``.
         """
         rt = self.current
