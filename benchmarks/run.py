@@ -433,6 +433,7 @@ class OwnTime:
     def __exit__(self, *exc: object) -> None:
         for cls, name, original in self._saved:
             setattr(cls, name, original)
+        self._saved.clear()
 
 
 def concurrency(streams: int, per_stream: int, single_events: int, reps: int) -> dict[str, Any]:
