@@ -431,6 +431,26 @@ def test_one_frame_per_chunk_agrees_with_line_by_line(body: bytes, limit: int | 
     assert per_frame_over == reference_over
 
 
+@pytest.mark.parametrize(
+    ("held", "chunk", "expected"),
+    [
+        (b"event: foo\n", b"data: x\n\n", Frame("foo", "x")),  # an open frame (a field seen)
+        (b"data: a", b"data: x\n\n", Frame(None, "adata: x")),  # an unfinished line
+        (b"data: a\r", b"data: x\n\n", Frame(None, "a\nx")),  # a CR that may start CRLF
+    ],
+)
+def test_one_frame_chunk_after_held_bytes_is_not_cut_out_alone(
+    held: bytes, chunk: bytes, expected: Frame
+) -> None:
+    """A chunk shaped like one whole frame continues what the decoder holds: the one-frame fast
+    path is taken only while the decoder is idle."""
+    decoder = SSEDecoder()
+    assert decoder.feed(held) == []
+    assert not decoder.idle
+    assert as_tuples(decoder.feed(chunk)) == as_tuples([expected])
+    assert decoder.idle
+
+
 # -- Drop: regions of frames the consumer does not need ------------------------------------------
 _DROP_NAMES = frozenset({"d.delta", "d.other"})
 

@@ -402,7 +402,6 @@ class StreamTracker:
         "_heads",
         "_lone_cut",
         "_lone_head",
-        "_lone_text",
         "_skip_names",
         "api",
         "book",
@@ -426,11 +425,10 @@ class StreamTracker:
         self.proto: Protocol | None = protocols.get(api) if api is not None else None
         self._skip_names, self._heads, self._drop = _skippable_names(self.proto)
         # The head of the last lone delta chunk skipped the long way ("event: E\ndata: ", or for
-        # chat the bytes up to the choices), its length, and whether the body must be read (chat):
-        # the next deltas most likely start the same way (see feed_chunk).
+        # chat the bytes up to the choices) and its length: the next deltas most likely start the
+        # same way (see feed_chunk).
         self._lone_head = b""
         self._lone_cut = 0
-        self._lone_text = False
         self.started_at = started_at
         self.run_id_hint = run_id_hint
         self.current: RunTracker | None = None
@@ -514,11 +512,12 @@ class StreamTracker:
             ):
                 # The head has no CR and ends the way no mark or line can run on across ("data: "
                 # or "["), so the chunk is one frame if the body (between the head and the final
-                # blank line) has no line break. A named head names a delta; a chat body must
-                # have the marks of a plain delta (chat.plain_delta(), inlined).
+                # blank line) has no line break. A named head names a delta (only chat learns
+                # heads of unnamed frames); a chat body must have the marks of a plain delta
+                # (chat.plain_delta(), inlined).
                 body = chunk[cut:-2]
                 if 0x0A not in body and 0x0D not in body:
-                    if not self._lone_text:
+                    if self.api != "chat":
                         return
                     try:
                         text = body.decode()
@@ -536,23 +535,20 @@ class StreamTracker:
                 and end < decoder.max_frame_bytes - 1
             ):
                 if nl == end:
-                    # One line, then the blank one: a chat chunk ("data: D"), chat.plain_delta()
-                    # inlined. The marks are ASCII, so replacing invalid bytes cannot make or break
-                    # one; str scans cost a third of bytes ones here.
-                    if chunk[:6] == b"data: " and self.api == "chat":
-                        try:
-                            text = chunk.decode()
-                        except UnicodeDecodeError:
-                            text = chunk.decode("utf-8", "replace")
-                        if DELTA_MARK in text and NEEDS_LOOK not in text and FINISHED not in text:
-                            # The next chunks of this completion start the same way up to their
-                            # choices: learn that head (one of this line's: no mark, no break).
-                            cut = chunk.find(b'"choices":[') + 11
-                            if cut > 10:
-                                self._lone_head = chunk[:cut]
-                                self._lone_cut = cut
-                                self._lone_text = True
-                            return
+                    # One line, then the blank one: a chat chunk ("data: D"). The marks are ASCII,
+                    # so replacing invalid bytes cannot make or break one.
+                    if (
+                        chunk[:6] == b"data: "
+                        and self.api == "chat"
+                        and chat.plain_delta(chunk.decode("utf-8", "replace"))
+                    ):
+                        # The next chunks of this completion start the same way up to their
+                        # choices: learn that head (one of this line's: no mark, no break).
+                        cut = chunk.find(b'"choices":[') + 11
+                        if cut > 10:
+                            self._lone_head = chunk[:cut]
+                            self._lone_cut = cut
+                        return
                 elif chunk[: nl + 7] in self._heads and chunk.find(b"\n", nl + 1) == end:
                     # The first line and the next 7 bytes are a head ("event: E\ndata: "), and the
                     # next newline ends the data line, right before the final blank line. (A set
@@ -560,7 +556,6 @@ class StreamTracker:
                     # The next deltas will most likely have the same head: learn it.
                     self._lone_head = chunk[: nl + 7]
                     self._lone_cut = nl + 7
-                    self._lone_text = False
                     return
             # Deltas change nothing now: regions of nothing but deltas need not be decoded.
             items = decoder.feed_items(chunk, self._drop)
