@@ -60,8 +60,11 @@ DEFAULT_RUNBOOK_URL: Final = "docs/runbook.md"
 
 #: Labels runwatch sets itself: a selector on them would silently empty the ratios.
 _RESERVED_LABELS: Final = frozenset(
-    {"__name__", "api", "model", "status", "reason", "phase", "type", "tool_type", "kind", "stage", "le"}
-)
+    {
+        "__name__", "api", "model", "status", "reason", "phase", "type", "tool_type", "kind", "stage",
+        "status_code", "code", "le",
+    }
+)  # fmt: skip
 
 _MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*')
 
@@ -408,6 +411,18 @@ def build_dashboard(selector: str = "") -> dict[str, object]:
         x=12,
         newline=True,
     )
+    add(
+        "Request errors by status code and code",
+        "Requests that failed before their first event, per attempt (SDK retries count): an HTTP "
+        "error status with the error body's code (429 rate_limit_exceeded, 500 server_error, ...), or "
+        "transport when there was no response (timeout, connect_error, ...). Not runs: they are in "
+        "none of the run panels. No model label: the api variable applies, the model one cannot.",
+        [(f"sum by (api, status_code, code) (rate(runwatch_request_errors_total{a}[{_RI}]))",
+          "{{api}} {{status_code}} {{code}}")],
+        unit="reqps",
+        w=24,
+        newline=True,
+    )  # fmt: skip
 
     add_row("Latency")
     add(

@@ -8,42 +8,59 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal, TypeAlias
 
 from ._events import Api
+
+#: What a request does to a run, which decides whether its answer is a run of its own:
+#: ``create`` starts one (whatever id the answer carries); ``continue`` resumes the run named in
+#: the URL (``submit_tool_outputs``, a Responses resume); ``poll`` reads a run (only followed when
+#: this process created it, or saw it unfinished and then finished); ``cancel`` asks to end one;
+#: ``listen`` subscribes to a stream that carries its own runs (agent session events).
+Kind: TypeAlias = Literal["create", "continue", "poll", "cancel", "listen"]
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     api: Api
-    #: The run a request continues or polls (submit_tool_outputs, responses resume, runs.retrieve).
+    #: The run a request continues, polls or cancels (from the URL); None for a create.
     run_id: str | None = None
-    #: True for JSON (non-streaming) run objects worth observing (create_and_poll, retrieve).
-    polling: bool = False
+    kind: Kind = "create"
+
+    @property
+    def polling(self) -> bool:
+        """True for a GET of one run (``runs.retrieve``, ``responses.retrieve``)."""
+        return self.kind == "poll"
 
 
 # Matched against the path after any base-URL prefix (Azure deployments add their own).
-_ROUTES: Final[tuple[tuple[str, re.Pattern[str], Api, bool], ...]] = (
-    ("POST", re.compile(r"/threads/[^/]+/runs/(?P<id>[^/]+)/submit_tool_outputs$"), "assistants", False),
-    ("POST", re.compile(r"/threads/[^/]+/runs$"), "assistants", False),
-    ("POST", re.compile(r"/threads/runs$"), "assistants", False),
-    ("GET", re.compile(r"/threads/[^/]+/runs/(?P<id>run_[^/]+)$"), "assistants", True),
-    ("POST", re.compile(r"/responses$"), "responses", False),
-    ("GET", re.compile(r"/responses/(?P<id>[^/]+)$"), "responses", False),
-    ("POST", re.compile(r"/chat/completions$"), "chat", False),
-    ("GET", re.compile(r"/agents/sessions/(?P<id>[^/]+)/events$"), "agents", False),
-    ("POST", re.compile(r"/agents/sessions/[^/]+/events$"), "agents", False),
+_ROUTES: Final[tuple[tuple[str, re.Pattern[str], Api, Kind], ...]] = (
+    ("POST", re.compile(r"/threads/[^/]+/runs/(?P<id>[^/]+)/submit_tool_outputs$"), "assistants", "continue"),
+    ("POST", re.compile(r"/threads/[^/]+/runs/(?P<id>[^/]+)/cancel$"), "assistants", "cancel"),
+    ("POST", re.compile(r"/threads/[^/]+/runs$"), "assistants", "create"),
+    ("POST", re.compile(r"/threads/runs$"), "assistants", "create"),
+    ("GET", re.compile(r"/threads/[^/]+/runs/(?P<id>run_[^/]+)$"), "assistants", "poll"),
+    ("POST", re.compile(r"/responses$"), "responses", "create"),
+    ("POST", re.compile(r"/responses/(?P<id>[^/]+)/cancel$"), "responses", "cancel"),
+    ("GET", re.compile(r"/responses/(?P<id>[^/]+)$"), "responses", "poll"),
+    ("POST", re.compile(r"/chat/completions$"), "chat", "create"),
+    ("GET", re.compile(r"/agents/sessions/(?P<id>[^/]+)/events$"), "agents", "listen"),
+    ("POST", re.compile(r"/agents/sessions/[^/]+/events$"), "agents", "listen"),
 )
 
 
-def classify(method: str, path: str) -> Endpoint | None:
+def classify(method: str, path: str, query: str = "") -> Endpoint | None:
     """The endpoint ``method path`` addresses, or None when runwatch has nothing to observe.
 
+    A ``GET`` of a response with ``stream=true`` in its query resumes that response's stream.
+
     >>> classify("GET", "/v1/responses/resp_1")
-    Endpoint(api='responses', run_id='resp_1', polling=False)
+    Endpoint(api='responses', run_id='resp_1', kind='poll')
+    >>> classify("GET", "/v1/responses/resp_1", "stream=true&starting_after=4").kind
+    'continue'
     """
     path = path.split("?", 1)[0].rstrip("/")
-    for verb, pattern, api, polling in _ROUTES:
+    for verb, pattern, api, route_kind in _ROUTES:
         if verb != method:
             continue
         match = pattern.search(path)
@@ -51,5 +68,8 @@ def classify(method: str, path: str) -> Endpoint | None:
             run_id = match.groupdict().get("id")
             if api == "agents":
                 run_id = None  # a session id names no turn
-            return Endpoint(api, run_id, polling)
+            kind: Kind = route_kind
+            if kind == "poll" and api == "responses" and "stream=true" in query.lower():
+                kind = "continue"
+            return Endpoint(api, run_id, kind)
     return None

@@ -137,6 +137,12 @@ class Run:
     scratch: dict[str, object] = field(default_factory=dict)
 
     @property
+    def model_label(self) -> str | None:
+        """The one model this run is counted under for its whole life: the request's model when
+        the request named one, else the first one the protocol reported."""
+        return self.request_model or self.model
+
+    @property
     def duration(self) -> float | None:
         if self.ended_at is None:
             return None
@@ -222,8 +228,32 @@ ANOMALY_KINDS: Final[frozenset[str]] = frozenset(
         "unknown_run",
         "duplicate_observation",
         "unknown_api",
+        "duplicate_id",
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFailed:
+    """One HTTP attempt that failed before its first event: an error status (``status_code``) or
+    no response at all (``status_code`` None: a transport error, a timeout, a cancellation).
+    Not a run: the server never accepted the work. ``code`` is the error body's ``code`` (or its
+    ``type``), or for a transport failure its kind (``timeout``, ``connect_error``, ...), or
+    ``none``; sinks map it onto a closed set. ``attempt`` is the SDK's retry count (0: first try).
+    """
+
+    api: Api
+    status_code: int | None
+    code: str
+    attempt: int
+    started_at: float
+    time: float
+    model: str | None = None
+    error_type: str = ""  # the status code as text, or the exception's class name
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.time - self.started_at)
 
 Transition: TypeAlias = (
     RunStarted
@@ -235,4 +265,5 @@ Transition: TypeAlias = (
     | RunResumed
     | RunFinished
     | Anomaly
+    | RequestFailed
 )

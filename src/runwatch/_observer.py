@@ -8,12 +8,15 @@ an explicit one.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
 import time
+import weakref
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from ._events import Anomaly, Api, JSONObject, PayloadLoader, Transition
+from ._events import Anomaly, Api, JSONObject, PayloadLoader, RequestFailed, Transition
 from ._safety import Safety
 from ._sse import SSEDecoder
 from ._tracker import DEFAULT_TTL, RunBook, StreamTracker
@@ -103,9 +106,59 @@ class Observer:
             except Exception as exc:
                 self.safety.report("sink", exc)
 
-    def stream(self, api: Api | None = None, *, run_id_hint: str | None = None) -> StreamSession:
-        """A session for one new stream (adapters call this)."""
-        return StreamSession(self, api, run_id_hint)
+    def stream(
+        self,
+        api: Api | None = None,
+        *,
+        run_id_hint: str | None = None,
+        started_at: float | None = None,
+        request_model: str | None = None,
+        expect_run: bool = False,
+    ) -> StreamSession:
+        """A session for one new stream (adapters call this).
+
+        ``started_at``: when the request was sent (default: now). ``run_id_hint``: the run the
+        request names in its URL (a continuation). ``expect_run``: the request created or
+        continued a run, so a body that ends before its first event is that run, aborted.
+        """
+        _drain_finalized()
+        return StreamSession(self, api, run_id_hint, started_at, request_model, expect_run)
+
+    def body(
+        self,
+        kind: str,
+        api: Api,
+        run_id: str | None,
+        obj: JSONObject,
+        *,
+        started_at: float | None = None,
+        request_model: str | None = None,
+    ) -> None:
+        """A whole run object answering a non-streaming request of ``kind`` (a create, a poll,
+        a continuation or a cancel; see :class:`runwatch._endpoints.Endpoint`). Never raises."""
+        try:
+            now = time.time()
+            book = self.book
+            if not book.admit_body(kind, api, run_id, obj, now):
+                return
+            if kind == "poll" and run_id is not None and not book.is_parked(api, run_id):
+                started_at = book.sighted_at(api, run_id)  # seen unfinished, now finished
+            tracker = book.stream(
+                api, now if started_at is None else started_at, run_id, request_model=request_model
+            )
+            tracker.body(obj, now, cancel=kind == "cancel")
+            tracker.close("poll", now)
+            if book.parked:
+                self._ensure_sweeper()
+        except Exception as exc:
+            self.safety.report("track", exc)
+
+    def request_failed(self, failure: RequestFailed) -> None:
+        """An HTTP attempt failed before its first event (adapters call this). Never raises."""
+        try:
+            self.emit(failure)
+        except Exception as exc:
+            self.safety.report("sink", exc)
 
     def sweep(self, now: float | None = None) -> int:
         """End runs that waited for tool outputs longer than the TTL. Returns how many ended."""
@@ -142,12 +195,32 @@ class StreamSession:
 
     __slots__ = ("__weakref__", "_broken", "closed", "decoder", "observer", "tracker")
 
-    def __init__(self, observer: Observer, api: Api | None, run_id_hint: str | None) -> None:
+    def __init__(  # noqa: PLR0917 - built only by Observer.stream
+        self,
+        observer: Observer,
+        api: Api | None,
+        run_id_hint: str | None,
+        started_at: float | None = None,
+        request_model: str | None = None,
+        expect_run: bool = False,
+    ) -> None:
         self.observer = observer
         self.closed = False
         self._broken = False
         self.decoder: SSEDecoder | None = None
-        self.tracker: StreamTracker = observer.book.stream(api, time.time(), run_id_hint)
+        self.tracker: StreamTracker = observer.book.stream(
+            api,
+            time.time() if started_at is None else started_at,
+            run_id_hint,
+            request_model=request_model,
+            expect_run=expect_run,
+        )
+
+    def close_on_collect(self, owner: object, reason: str = "client_closed") -> None:
+        """Close this session (``reason``) once ``owner`` is garbage-collected, outside the
+        collector: a finalizer may run inside any lock of the thread that triggered it."""
+        start_reaper()
+        weakref.finalize(owner, close_later, self, reason)
 
     def feed_bytes(self, chunk: bytes) -> None:
         if self._broken or self.closed:
@@ -207,6 +280,78 @@ class StreamSession:
         # Stop observing this stream (its state may be inconsistent) but still settle its runs.
         self._broken = True
         self.observer.safety.report(stage, exc)
+
+
+# -- sessions closed by the garbage collector ----------------------------------------------------
+# A finalizer runs wherever the collector happens to run: possibly on a thread inside runwatch's
+# own locks or a sink's (prometheus-client's value locks are not re-entrant). So a finalizer only
+# queues the session (SimpleQueue.put is safe there); it is closed by the next new stream, or by a
+# reaper thread within moments.
+class _Closable(Protocol):
+    def close(self, reason: str) -> None: ...
+
+
+_finalized: queue.SimpleQueue[tuple[_Closable, str]] = queue.SimpleQueue()
+# Queued and closed so far. The lock guards two int additions only: nothing inside it allocates a
+# tracked object, so the collector cannot run a finalizer in the middle of it.
+_counts = [0, 0]
+_counts_lock = threading.Lock()
+_reaper_lock = threading.Lock()
+_reaper: threading.Thread | None = None
+
+
+def close_later(session: _Closable, reason: str) -> None:
+    """Queue ``session`` (anything with ``close(reason)`` that never raises) to be closed with
+    ``reason``: a finalizer's callback."""
+    with _counts_lock:
+        _counts[0] += 1
+    _finalized.put((session, reason))
+
+
+def _close_one(item: tuple[_Closable, str]) -> None:
+    try:
+        item[0].close(item[1])  # close() reports its own errors and never raises
+    finally:
+        with _counts_lock:
+            _counts[1] += 1
+
+
+def _drain_finalized() -> None:
+    while True:
+        try:
+            item = _finalized.get_nowait()
+        except queue.Empty:
+            return
+        _close_one(item)
+
+
+def _reap() -> None:
+    while True:
+        with contextlib.suppress(Exception):  # close() never raises; the reaper must not die
+            _close_one(_finalized.get())
+
+
+def start_reaper() -> None:
+    """Start the thread that closes sessions queued by finalizers (once per process)."""
+    global _reaper
+    if _reaper is not None and _reaper.is_alive():
+        return
+    with _reaper_lock:
+        if _reaper is None or not _reaper.is_alive():
+            _reaper = threading.Thread(target=_reap, name="runwatch-reaper", daemon=True)
+            _reaper.start()
+
+
+def wait_finalized(timeout: float = 5.0) -> bool:
+    """Close every session queued by a finalizer before returning (tests, shutdown). True if
+    none is left within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    _drain_finalized()
+    while _counts[1] < _counts[0]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 _default: Observer | None = None

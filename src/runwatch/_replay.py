@@ -132,7 +132,9 @@ def replay(
             times.append(t)
         # The stream starts when its first timestamped event says so.
         start = next((x for x in times if x > 0), t)
-        stream = book.stream(api, start, hints[index] if index < len(hints) else None)
+        # A recording has no request to say what it continues: a run waiting under the same id
+        # (requires_action, a cut background response) is the run it continues.
+        stream = book.stream(api, start, hints[index] if index < len(hints) else None, join_parked=True)
         for frame, at in zip(frames, times, strict=True):
             stream.frame(frame, max(at, start))
         if decoder.oversized:

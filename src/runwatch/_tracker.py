@@ -353,11 +353,13 @@ class RunTracker:
         """The stream carrying this run ended (cleanly or not) before a terminal status."""
         if self.terminal:
             return
-        if self.paused or reason == "poll":
+        if self.paused or (reason == "poll" and self.last_status in self.proto.statuses):
             # Waiting for tool outputs, or a polled run between two polls: not over yet.
             self.polled = reason == "poll"
             self.book.park(self, t, "abandoned", "ttl_expired")
             return
+        if reason == "poll":
+            reason = "stream_ended"  # a run object without a status it could wait in
         if self.pending_error is not None:
             self.finish("failed", self.pending_error, t)
             return
@@ -408,9 +410,12 @@ class StreamTracker:
         "closed",
         "current",
         "done_seen",
+        "expect_run",
         "finished_keys",
+        "join_parked",
         "passive",
         "proto",
+        "request_model",
         "run_id_hint",
         "runs",
         "session",
@@ -418,7 +423,15 @@ class StreamTracker:
     )
 
     def __init__(
-        self, book: RunBook, api: Api | None, started_at: float, run_id_hint: str | None = None
+        self,
+        book: RunBook,
+        api: Api | None,
+        started_at: float,
+        run_id_hint: str | None = None,
+        *,
+        request_model: str | None = None,
+        expect_run: bool = False,
+        join_parked: bool = False,
     ) -> None:
         self.book = book
         self.api = api
@@ -430,7 +443,16 @@ class StreamTracker:
         self._lone_head = b""
         self._lone_cut = 0
         self.started_at = started_at
+        # The run the request continues (its id is in the URL): the only id this stream may take
+        # over from a parked run. Every other id starts a run of its own (see _ensure).
         self.run_id_hint = run_id_hint
+        self.request_model = request_model
+        # No request to say which run a stream continues (replays of recorded bodies): a run
+        # waiting here under the same id is the one it continues.
+        self.join_parked = join_parked
+        # The request created (or continued) a run: a body that ends before its first event is
+        # still that run, ended aborted (see close).
+        self.expect_run = expect_run and api is not None
         self.current: RunTracker | None = None
         self.runs: dict[str, RunTracker] = {}  # multi-run streams (agent turns), pruned as they end
         self.finished_keys: OrderedDict[str, None] = OrderedDict()  # dropped finished turns
@@ -615,6 +637,61 @@ class StreamTracker:
         if not self.passive:
             self.dispatch(name, t, payload, raw)
 
+    def body(self, obj: JSONObject, t: float, *, cancel: bool = False) -> None:
+        """A whole run object answering a non-streaming call (a create, a poll, a cancel).
+
+        The same outcome contract as a stream: a terminal status ends the run, a waiting one
+        (queued, in_progress, requires_action) leaves it for the next poll or continuation
+        (:meth:`close` with ``"poll"`` parks it), anything else is an anomaly and an honest end.
+        A cancel the server accepted (``cancelling``) ends the run ``cancelled``.
+        """
+        proto = self.proto
+        if self.passive or proto is None:
+            return
+        kind = obj.get("object")
+        expected = {"responses": "response", "chat": "chat.completion", "assistants": "thread.run"}
+        if kind != expected.get(proto.api):
+            self._anomaly("malformed_json" if kind is None else "unknown_event", t, f"{kind} body")
+            self._ensure(self.run_id_hint, t)
+            return
+        rt = self._run_for(obj, t, obj)
+        if rt is None:
+            return
+        rt.identify(obj)
+        if proto.api == "chat":
+            self._chat_completion(rt, obj, t)
+            return
+        if proto.api == "responses" and rt.run.tool_calls == 0 and not rt.items:
+            # The output items a stream would have announced one by one (tool calls count here).
+            output = obj.get("output")
+            for item in output if isinstance(output, list) else ():
+                tool = proto.tool_types.get(_str(item, "type") or "") if isinstance(item, dict) else None
+                if tool is not None:
+                    rt.tool_call(tool, t)
+        rt.apply_snapshot(obj, t)
+        if cancel and not rt.terminal:
+            rt.finish("cancelled", "none", t)
+
+    def _chat_completion(self, rt: RunTracker, obj: JSONObject, t: float) -> None:
+        """A non-streaming chat completion: its choices' finish reasons, tool calls and usage."""
+        choices = obj.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
+            if not isinstance(choice, dict):
+                continue
+            message = _obj(choice.get("message"))
+            calls = message.get("tool_calls") if message is not None else None
+            if isinstance(calls, list):
+                for call in calls:
+                    if isinstance(call, dict):
+                        rt.tool_call("function", t)
+            elif message is not None and _obj(message.get("function_call")):
+                rt.tool_call("function", t)
+            finish = choice.get("finish_reason")
+            if isinstance(finish, str) and finish:
+                rt.run.finish_reasons.append(finish)
+        rt.set_usage(_obj(obj.get("usage")))
+        rt.end_of_stream("stream_ended", t)
+
     def dispatch(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
         proto = self.proto
         if proto is None:
@@ -668,6 +745,9 @@ class StreamTracker:
         # A passive stream still settles the runs it started before it went passive.
         if self.done_seen:
             reason = "stream_ended"
+        if self.expect_run and not self.passive and self.current is None and not self.runs:
+            # Accepted (a 2xx) and then lost before the first event: a run that ended aborted.
+            self._ensure(self.run_id_hint, t)
         trackers = list(self.runs.values())
         if self.current is not None and self.current not in trackers:
             trackers.append(self.current)
@@ -697,9 +777,7 @@ class StreamTracker:
                 # A delta arrived before the turn's first lifecycle event (a stream joined mid-turn):
                 # the run it started is this turn.
                 rt.run.run_id = key
-                if not self.book.claim(rt, self):
-                    self._duplicate(rt, key, t)
-                    return None
+                self.book.saw_id(rt, t)
                 self.runs[key] = rt
                 return rt
         else:
@@ -710,9 +788,7 @@ class StreamTracker:
                 # (An anonymous run that already ended is not named later: the id starts a new run.)
                 if rt.run.run_id is None and run_id is not None:
                     rt.run.run_id = run_id
-                    if not self.book.claim(rt, self):
-                        self._duplicate(rt, run_id, t)
-                        return None
+                    self.book.saw_id(rt, t)
                 return rt
         if run_id is not None:
             for other in self.runs.values():
@@ -720,16 +796,15 @@ class StreamTracker:
                 if other.run.run_id == run_id and not other.terminal:
                     self._adopt(other, key)
                     return other
-            resumed = self.book.resume(proto.api, run_id, self, t)
-            if resumed is not None:
-                self._adopt(resumed, key)
-                return resumed
-            if self.book.observed(proto.api, run_id, self):
-                # Already observed by another stream (e.g. the transport tap): count it once.
-                self.passive = True
-                return None
+            if run_id == self.run_id_hint or self.join_parked:
+                # The request names this run (submit_tool_outputs, a resume, a poll): the same
+                # run if it waits here. Any other id, even one seen before, is a new run.
+                resumed = self.book.resume(proto.api, run_id, t)
+                if resumed is not None:
+                    self._adopt(resumed, key)
+                    return resumed
         started = t if key is not None else self.started_at
-        run = Run(api=proto.api, started_at=min(started, t), run_id=run_id)
+        run = Run(api=proto.api, started_at=min(started, t), run_id=run_id, request_model=self.request_model)
         if self.session is not None:
             run.session_id = _str(self.session, "id")
             agent = _obj(self.session.get("agent"))
@@ -737,20 +812,9 @@ class StreamTracker:
         rt = RunTracker(proto, run, self.book.emit, self.book)
         self.book.emit(RunStarted(run, run.started_at))
         if run_id is not None:
-            self.book.claim(rt, self)
+            self.book.saw_id(rt, t)
         self._adopt(rt, key)
         return rt
-
-    def _duplicate(self, rt: RunTracker, run_id: str, t: float) -> None:
-        """``rt`` started before its id was known (a resume stream names its response only at the
-        end), and the id turns out to be observed by another stream, or finished there already.
-        Its RunStarted cannot be taken back; end it now, once, saying why, and stop observing.
-        The id stays with the other stream's run (the anomaly names it), so finishing this one
-        cannot unregister that one."""
-        rt.run.run_id = None
-        self.passive = True
-        rt.anomaly("duplicate_observation", t, run_id)
-        rt.finish("unknown", "duplicate_observation", t)
 
     def _adopt(self, rt: RunTracker, key: str | None) -> None:
         old = self.current
@@ -948,26 +1012,53 @@ class StreamTracker:
 
 
 class RunBook:
-    """Runs that outlive a stream, and which run ids are being observed. One per observer.
+    """Runs that outlive one HTTP exchange, and the ids recently started. One per observer.
 
-    Thread-safe: many streams on many threads share one book.
+    What is one run is decided here and in :meth:`StreamTracker._ensure`: a create starts a run
+    whatever id it carries (an id seen again is a new run plus a ``duplicate_id`` anomaly: Ollama
+    draws chat ids from 999 values, vLLM takes the client's request id, caches replay theirs);
+    only a request naming a run in its URL joins that run (:meth:`resume`); a poll follows a run
+    this process created or saw unfinished (:meth:`admit_body`). Double observation of one HTTP
+    exchange is the adapters' to detect (by the exchange, never by the id).
+
+    Thread-safe: many streams on many threads share one book. The lock is re-entrant, and no
+    finalizer runs inside it (see :func:`runwatch._observer.close_later`). Bounded: parked runs
+    expire after the TTL; recent and sighted ids are fixed-size rings.
     """
 
     def __init__(self, emit: Emit, ttl: float = DEFAULT_TTL, recent_max: int = RECENT_MAX) -> None:
         self.emit = emit
         self.ttl = ttl
         self.recent_max = recent_max
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._parked: dict[tuple[str, str], tuple[RunTracker, Status, str]] = {}
-        self._active: dict[tuple[str, str], StreamTracker] = {}
-        self._owners: dict[int, tuple[str, str]] = {}
+        #: Ids of runs started here, most recent last (duplicate_id; polls of our own runs).
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        #: Runs first seen unfinished by a poll of someone else's run: when (followed if finished).
+        self._sighted: OrderedDict[tuple[str, str], float] = OrderedDict()
 
-    def stream(self, api: Api | None, t: float, run_id_hint: str | None = None) -> StreamTracker:
+    def stream(
+        self,
+        api: Api | None,
+        t: float,
+        run_id_hint: str | None = None,
+        *,
+        request_model: str | None = None,
+        expect_run: bool = False,
+        join_parked: bool = False,
+    ) -> StreamTracker:
         """A tracker for a new stream starting at ``t``. Expired parked runs are settled first."""
         if self._parked:
             self.sweep(t)
-        return StreamTracker(self, api, t, run_id_hint)
+        return StreamTracker(
+            self,
+            api,
+            t,
+            run_id_hint,
+            request_model=request_model,
+            expect_run=expect_run,
+            join_parked=join_parked,
+        )
 
     def is_parked(self, api: str, run_id: str) -> bool:
         return (api, run_id) in self._parked
@@ -976,43 +1067,67 @@ class RunBook:
     def parked(self) -> int:
         return len(self._parked)
 
-    def claim(self, rt: RunTracker, stream: StreamTracker) -> bool:
-        """Register ``stream`` as the observer of ``rt``'s run; False if another stream has it."""
+    def saw_id(self, rt: RunTracker, t: float) -> None:
+        """``rt`` (a new run) carries its id: remember it; an id seen before is an anomaly."""
         run_id = rt.run.run_id
         if run_id is None:
-            return True
+            return
         key = (rt.run.api, run_id)
         with self._lock:
-            owner = self._active.get(key)
-            if owner is not None and owner is not stream and not owner.closed:
-                return False
-            if owner is None and key in self._recent:
-                return False  # finished moments ago on another stream
-            self._active[key] = stream
-            self._owners[id(rt)] = key
-        return True
+            seen = key in self._recent
+            if seen:
+                self._recent.move_to_end(key)
+            else:
+                self._recent[key] = None
+                if len(self._recent) > self.recent_max:
+                    self._recent.popitem(last=False)
+            self._sighted.pop(key, None)
+        if seen:
+            rt.anomaly("duplicate_id", t, run_id)
 
-    def observed(self, api: str, run_id: str, stream: StreamTracker) -> bool:
-        """True if another open stream observes this run, or it finished moments ago."""
+    def admit_body(self, kind: str, api: Api, run_id: str | None, snap: JSONObject, t: float) -> bool:
+        """Whether a whole run object (a non-streaming answer) is a run to follow here.
+
+        ``kind`` is what the request did (:data:`runwatch._endpoints.Kind`). A create or a
+        continuation always is. A poll or a cancel is when the run waits here (parked); a poll of
+        a run not started here is followed only once seen unfinished and then finished (it then
+        starts at its first sighting, see :meth:`sighted_at`); of a run started here and not
+        parked (still streaming, or over) it is a read. Anything else is a read, not a run.
+        """
+        if kind in ("create", "continue"):
+            return True
+        if run_id is None or kind not in ("poll", "cancel"):
+            return False
         key = (api, run_id)
+        terminal = _is_terminal(api, snap)
         with self._lock:
-            owner = self._active.get(key)
-            if owner is not None and owner is not stream and not owner.closed:
+            if key in self._parked:
                 return True
-            return key in self._recent
+            if kind == "cancel" or key in self._recent:
+                return False
+            first = self._sighted.get(key)
+            if not terminal:
+                if first is None:
+                    self._sighted[key] = t
+                    if len(self._sighted) > self.recent_max:
+                        self._sighted.popitem(last=False)
+                return False
+            return first is not None
+
+    def sighted_at(self, api: str, run_id: str) -> float | None:
+        """When a poll first saw ``run_id`` unfinished (a run not started here), and forget it."""
+        with self._lock:
+            return self._sighted.pop((api, run_id), None)
 
     def finished(self, rt: RunTracker) -> None:
-        key = self._owners.pop(id(rt), None)
-        if key is None and rt.run.run_id is not None:
-            key = (rt.run.api, rt.run.run_id)
-        if key is None:
+        run_id = rt.run.run_id
+        if run_id is None or not self._parked:
             return
+        key = (rt.run.api, run_id)
         with self._lock:
-            self._active.pop(key, None)
-            self._parked.pop(key, None)
-            self._recent[key] = None
-            if len(self._recent) > self.recent_max:
-                self._recent.popitem(last=False)
+            entry = self._parked.get(key)
+            if entry is not None and entry[0] is rt:
+                del self._parked[key]
 
     def park(self, rt: RunTracker, t: float, status: Status, reason: str) -> None:
         """Keep ``rt`` for a continuation stream; it ends ``(status, reason)`` after the TTL."""
@@ -1022,22 +1137,19 @@ class RunBook:
         key = (rt.run.api, rt.run.run_id)
         rt.parked_until = t + self.ttl
         with self._lock:
-            self._active.pop(key, None)
             previous = self._parked.pop(key, None)
-        if previous is not None and previous[0] is not rt:
-            # Two trackers for one run id: never drop one unfinished (it would never end).
-            previous[0].finish(previous[1], previous[2], t)
-        with self._lock:
             self._parked[key] = (rt, status, reason)
+        if previous is not None and previous[0] is not rt:
+            # Two runs wait under one id (a server reusing ids): only one can be continued by
+            # it. The older one ends now with its expiry outcome (it would never end otherwise).
+            previous[0].finish(previous[1], previous[2], t)
 
-    def resume(self, api: Api, run_id: str, stream: StreamTracker, t: float) -> RunTracker | None:
-        """The parked run ``run_id``, now continued by ``stream``; None if nothing is parked."""
-        key = (api, run_id)
+    def resume(self, api: Api, run_id: str, t: float) -> RunTracker | None:
+        """The parked run ``run_id``, now continued by a stream; None if nothing is parked."""
         with self._lock:
-            entry = self._parked.pop(key, None)
-            if entry is None:
-                return None
-            self._active[key] = stream
+            entry = self._parked.pop((api, run_id), None)
+        if entry is None:
+            return None
         rt = entry[0]
         rt.parked_until = None
         if not rt.paused and not rt.polled:
@@ -1049,7 +1161,7 @@ class RunBook:
         with self._lock:
             expired = [
                 (key, entry)
-                for key, entry in self._parked.items()
+                for key, entry in list(self._parked.items())
                 if entry[0].parked_until is not None and entry[0].parked_until <= now
             ]
             for key, _ in expired:
@@ -1061,6 +1173,15 @@ class RunBook:
     def flush(self, now: float) -> int:
         """End every parked run now, as if its TTL had passed (replays, shutdown)."""
         with self._lock:
-            for rt, _, _ in self._parked.values():
+            for rt, _, _ in list(self._parked.values()):
                 rt.parked_until = now
         return self.sweep(now)
+
+
+def _is_terminal(api: Api, snap: JSONObject) -> bool:
+    """True if the run object ``snap`` of ``api`` says its run is over."""
+    status = snap.get("status")
+    entry = protocols.get(api).statuses.get(status) if isinstance(status, str) else None
+    if entry is not None:
+        return entry[0] == "terminal"
+    return api == "chat"  # a chat completion object is only ever returned whole

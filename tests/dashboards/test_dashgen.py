@@ -17,7 +17,7 @@ from runwatch import _dashgen
 HAS_API = {
     "runwatch_runs", "runwatch_runs_started", "runwatch_runs_in_progress", "runwatch_run_duration_seconds",
     "runwatch_phase_duration_seconds", "runwatch_time_to_first_token_seconds", "runwatch_tokens",
-    "runwatch_tool_calls", "runwatch_stream_anomalies",
+    "runwatch_tool_calls", "runwatch_stream_anomalies", "runwatch_request_errors",
 }  # fmt: skip
 HAS_MODEL = {
     "runwatch_runs", "runwatch_runs_started", "runwatch_run_duration_seconds",
@@ -63,6 +63,8 @@ def test_bad_objective_raises(objective: object) -> None:
         pytest.param('job="x"} or vector(1) or {a="b"', id="injection"),
         pytest.param('api="chat"', id="reserved-label"),
         pytest.param('status!="failed"', id="reserved-status"),
+        pytest.param('status_code="429"', id="reserved-status-code"),
+        pytest.param('code=~"rate.*"', id="reserved-code"),
     ],
 )
 def test_bad_selector_raises(selector: str) -> None:
@@ -149,7 +151,7 @@ def test_every_panel_uses_the_datasource_and_the_variables() -> None:
     """Every target uses ${datasource}; $api/$model wherever the metric has those labels."""
     dashboard = _dashgen.build_dashboard()
     panels = [p for p in dashboard["panels"] if p["type"] != "row"]  # type: ignore[attr-defined]
-    assert len(panels) == 14
+    assert len(panels) == 15
     ids = [p["id"] for p in dashboard["panels"]]  # type: ignore[attr-defined]
     assert len(ids) == len(set(ids))
     for panel in panels:
@@ -174,10 +176,31 @@ def test_dashboard_has_the_promised_panels() -> None:
         "Failure ratio by reason (error code)", "Aborted and abandoned runs / s", "Run duration",
         "Time to first token", "Phase duration p95", "Tokens / s by type", "Tool calls / s by type",
         "Runs in progress", "Stream anomalies / s by kind", "runwatch internal errors by stage", "Alerts",
+        "Request errors by status code and code",
     ):  # fmt: skip
         assert wanted in titles
     alerts = next(p for p in _dashgen.build_dashboard()["panels"] if p["title"] == "Alerts")  # type: ignore[attr-defined]
     assert alerts["targets"][0]["expr"].startswith('ALERTS{alertname=~"Runwatch.*"')
+
+
+@pytest.mark.parametrize(
+    ("selector", "want"),
+    [
+        pytest.param("", 'sum by (api, status_code, code) (rate(runwatch_request_errors_total{api=~"$api"}'
+                     "[$__rate_interval]))", id="no-selector"),
+        pytest.param('job="api"', "sum by (api, status_code, code) (rate(runwatch_request_errors_total"
+                     '{job="api",api=~"$api"}[$__rate_interval]))', id="selector"),
+    ],
+)  # fmt: skip
+def test_request_errors_panel(selector: str, want: str) -> None:
+    """The request errors panel is the per-second rate of runwatch_request_errors_total summed by
+    api, status code and code (the api variable applies; there is no model label), one series
+    per combination in its legend."""
+    panels = {p["title"]: p for p in _dashgen.build_dashboard(selector)["panels"]}  # type: ignore[attr-defined]
+    (target,) = panels["Request errors by status code and code"]["targets"]
+    assert target["expr"] == want
+    assert target["legendFormat"] == "{{api}} {{status_code}} {{code}}"
+    assert panels["Request errors by status code and code"]["fieldConfig"]["defaults"]["unit"] == "reqps"
 
 
 def test_dashboard_json_is_stable_json() -> None:

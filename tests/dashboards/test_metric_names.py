@@ -22,6 +22,7 @@ DESIGN_METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "runwatch_tool_calls_total": ("counter", frozenset({"api", "tool_type"})),
     "runwatch_stream_anomalies_total": ("counter", frozenset({"api", "kind"})),
     "runwatch_internal_errors_total": ("counter", frozenset({"stage"})),
+    "runwatch_request_errors_total": ("counter", frozenset({"api", "status_code", "code"})),
 }
 # Labels Prometheus adds when scraping, and the ones the tests' selectors use.
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "env"})

@@ -68,6 +68,10 @@ NO_DATA_WITH_DEMO = {
         "runwatch_internal_errors_total only gets a series when runwatch swallows an internal error; "
         "a healthy demo has none (the empty result is asserted, so a real internal error shows up)"
     ),
+    "Request errors by status code and code": (
+        "runwatch_request_errors_total only gets a series when a request fails before its first event; "
+        "the demo server answers every create with a stream (the empty result is asserted)"
+    ),
 }
 
 
@@ -418,7 +422,8 @@ EXACT = {
 class _FakeRunwatch:
     """runwatch-named metrics that grow by one whole tick per scrape, so ratios of rates are exact.
 
-    It also exposes what the demo cannot produce: an internal error and an abandoned run.
+    It also exposes what the demo cannot produce: an internal error, an abandoned run and
+    request errors.
     """
 
     def __init__(self) -> None:
@@ -445,6 +450,12 @@ class _FakeRunwatch:
         errors = CounterMetricFamily("runwatch_internal_errors", "Internal errors.", labels=["stage"])
         errors.add_metric(["sink"], n)
         yield errors
+        requests = CounterMetricFamily(
+            "runwatch_request_errors", "Request errors.", labels=["api", "status_code", "code"]
+        )
+        requests.add_metric(["responses", "429", "rate_limit_exceeded"], 2 * n)
+        requests.add_metric(["responses", "transport", "timeout"], n)
+        yield requests
 
 
 @pytest.fixture
@@ -466,7 +477,7 @@ def synthetic(tmp_path: Path) -> Iterator[str]:
 def test_synthetic_exact_ratios_and_the_panels_the_demo_cannot_feed(synthetic: str) -> None:
     """With a whole tick per scrape, the recorded incomplete and failure ratios (per api and per
     reason) are exactly 4/20 and 2/20, and the panels the demo leaves empty (internal errors;
-    abandoned runs; the requires_action phase) return data from the same queries."""
+    request errors; abandoned runs; the requires_action phase) return data from the same queries."""
     panels = dict(dashboard_exprs(_dashgen.build_dashboard(SELECTOR)))
     Check = Callable[[list[dict[str, Any]]], bool]
     has_data: Check = bool

@@ -78,7 +78,7 @@ def test_hostile_model_names_and_reasons_stay_bounded() -> None:
         "runwatch_runs", "runwatch_runs_started", "runwatch_runs_in_progress",
         "runwatch_run_duration_seconds", "runwatch_phase_duration_seconds",
         "runwatch_time_to_first_token_seconds", "runwatch_tokens", "runwatch_tool_calls",
-        "runwatch_stream_anomalies", "runwatch_internal_errors",
+        "runwatch_stream_anomalies", "runwatch_internal_errors", "runwatch_request_errors",
     }  # fmt: skip
     # Label values are escaped, never interpreted: the text parses back to the same samples.
     parsed = sum(len(f.samples) for f in text_string_to_metric_families(text))

@@ -118,15 +118,20 @@ def test_fault_table(fault: Fault, api: str, mode: str) -> None:
         assert watched.events, "the fault should hit after the SDK yielded some events"
 
     if fault.outcome is None:
-        # An HTTP error before streaming is not a run: nothing started, nothing counted.
+        # An HTTP error before streaming is not a run but a request error: one attempt counted
+        # by status code and the error body's code, one span, no run.
         assert rig.recorder.started == []
         assert rig.total("runwatch_runs_started_total") == 0
-        assert rig.counter.started == 0
+        assert rig.total("runwatch_request_errors_total") == 1
+        assert rig.value(
+            "runwatch_request_errors_total", {"api": api, "status_code": str(fault.status), "code": "_other"}
+        ) == 1  # the planted code "x" is in no closed set
+        assert rig.counter.started == 1
     else:
         assert rig.recorder.outcomes() == [fault.outcome]
         assert rig.value(
             "runwatch_runs_total",
-            {"api": api, "model": rig.recorder.finished[0].run.model or "unknown",
+            {"api": api, "model": rig.recorder.finished[0].run.model_label or "unknown",
              "status": fault.outcome[0], "reason": fault.outcome[1]},
         ) == 1  # fmt: skip
         assert rig.counter.started >= 1

@@ -20,6 +20,7 @@ from runwatch._events import (
     Phase,
     PhaseEnded,
     PhaseStarted,
+    RequestFailed,
     Run,
     RunFinished,
     RunPaused,
@@ -156,6 +157,56 @@ def test_anomalies(kind: str, with_run: bool, level: str) -> None:
     assert event["log_level"] == level
     assert (event["kind"], event["detail"], event["api"]) == (kind, "response.sparkle", "responses")
     assert event.get("run_id") == ("resp_1" if with_run else None)
+
+
+@pytest.mark.parametrize(
+    ("failed", "want"),
+    [
+        pytest.param(
+            RequestFailed("responses", 429, "rate_limit_exceeded", 1, T0, T0 + 0.25, model="gpt-4o",
+                          error_type="429"),
+            {"api": "responses", "status_code": 429, "code": "rate_limit_exceeded", "attempt": 1,
+             "duration_s": 0.25, "model": "gpt-4o", "error_type": "429"},
+            id="http-429",
+        ),
+        pytest.param(
+            RequestFailed("chat", None, "timeout", 0, T0, T0 + 30, error_type="ReadTimeout"),
+            {"api": "chat", "code": "timeout", "attempt": 0, "duration_s": 30.0, "error_type": "ReadTimeout"},
+            id="transport-no-status-no-model",
+        ),
+        pytest.param(
+            RequestFailed("assistants", 500, "none", 2, T0 + 1, T0),
+            {"api": "assistants", "status_code": 500, "code": "none", "attempt": 2, "duration_s": 0.0},
+            id="no-error-type-clock-step",
+        ),
+    ],
+)  # fmt: skip
+def test_request_failed(failed: RequestFailed, want: dict[str, object]) -> None:
+    """A failed request is one ``request.failed`` warning with its api, status code, raw code,
+    attempt, duration, model and error type (unknown ones omitted); it is not a run, so there is
+    no run.started or run.finished."""
+    with capture_logs() as logs:
+        LogSink()(failed)
+    assert logs == [{"event": "request.failed", "log_level": "warning", **want}]
+    assert set(want) <= set(LOG_EVENTS["request.failed"])
+
+
+def test_request_failed_carries_the_current_trace() -> None:
+    """Inside an application span, request.failed carries that span's trace and span ids (there
+    is no run span to take them from); outside any span it carries none."""
+    provider = TracerProvider()
+    sink = LogSink()
+    with capture_logs() as logs:
+        with provider.get_tracer("app").start_as_current_span("handle_request") as span:
+            sink(RequestFailed("chat", 503, "server_error", 0, T0, T0 + 1))
+        sink(RequestFailed("chat", 503, "server_error", 1, T0, T0 + 1))
+    ctx = span.get_span_context()
+    assert (logs[0]["trace_id"], logs[0]["span_id"]) == (
+        format(ctx.trace_id, "032x"),
+        format(ctx.span_id, "016x"),
+    )
+    assert "trace_id" not in logs[1]
+    assert "span_id" not in logs[1]
 
 
 def test_odd_orders() -> None:

@@ -20,8 +20,8 @@ WORKER = textwrap.dedent(
     """
     import sys
     from runwatch._events import (
-        FirstToken, Outcome, Phase, PhaseEnded, PhaseStarted, Run, RunFinished, RunStarted, ToolCall,
-        Usage,
+        FirstToken, Outcome, Phase, PhaseEnded, PhaseStarted, RequestFailed, Run, RunFinished,
+        RunStarted, ToolCall, Usage,
     )
     from runwatch.sinks.prometheus import PrometheusSink
 
@@ -41,6 +41,10 @@ WORKER = textwrap.dedent(
         item.ended_at = 101.0
         sink(PhaseEnded(run, item, 101.0))
         open_runs.append(run)
+        # A request error per run (not a run), and a transport failure every other run.
+        sink(RequestFailed("responses", 429, "rate_limit_exceeded", i % 3, 99.0, 99.5, model="gpt-4o"))
+        if i % 2:
+            sink(RequestFailed("responses", None, "timeout", 0, 99.0, 100.0))
     # Finish them in a second pass so the gauge really was > 0 in every process meanwhile.
     for i, run in enumerate(open_runs):
         run.usage = Usage(input=10, output=3)
@@ -61,9 +65,9 @@ def run_worker(worker: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def test_multiprocess_sums(tmp_path: Path) -> None:
-    """Three worker processes each feed RUNS runs into a default-registry PrometheusSink with
-    PROMETHEUS_MULTIPROC_DIR set; MultiProcessCollector sums them exactly and the livesum
-    in-progress gauge aggregates to 0."""
+    """Three worker processes each feed RUNS runs (and request errors) into a default-registry
+    PrometheusSink with PROMETHEUS_MULTIPROC_DIR set; MultiProcessCollector sums them exactly,
+    request errors included, and the livesum in-progress gauge aggregates to 0."""
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONWARNINGS": "error"}
     procs = [run_worker(w, env) for w in range(WORKERS)]
     for proc in procs:
@@ -92,6 +96,10 @@ def test_multiprocess_sums(tmp_path: Path) -> None:
     assert value("runwatch_tokens_total", **labels, type="input") == 10 * total
     assert value("runwatch_tokens_total", **labels, type="output") == 3 * total
     assert value("runwatch_runs_in_progress", api="responses") == 0
+    errors = {"api": "responses", "status_code": "429", "code": "rate_limit_exceeded"}
+    assert value("runwatch_request_errors_total", **errors) == total
+    errors = {"api": "responses", "status_code": "transport", "code": "timeout"}
+    assert value("runwatch_request_errors_total", **errors) == total / 2
 
 
 def test_multiprocess_gauge_counts_open_runs(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from runwatch._events import (
     Phase,
     PhaseEnded,
     PhaseStarted,
+    RequestFailed,
     Run,
     RunFinished,
     RunPaused,
@@ -342,6 +343,116 @@ def test_genai_metrics(rec: Recorder) -> None:
     meters.shutdown()
 
 
+# -- request errors ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api", "status_code", "code", "model", "error_type", "name", "extra"),
+    [
+        pytest.param("chat", 429, "rate_limit_exceeded", "gpt-4o", "429", "chat gpt-4o",
+                     {"gen_ai.request.model": "gpt-4o", "http.response.status_code": 429},
+                     id="chat-429"),
+        pytest.param("responses", None, "timeout", "gpt-5", "ReadTimeout", "chat gpt-5",
+                     {"gen_ai.request.model": "gpt-5"}, id="responses-timeout"),
+        pytest.param("responses", 500, "server_error", None, "500", "chat",
+                     {"http.response.status_code": 500}, id="no-model"),
+        pytest.param("assistants", 404, "not_found_error", "gpt-4o", "404", "invoke_agent",
+                     {"gen_ai.request.model": "gpt-4o", "http.response.status_code": 404},
+                     id="assistants"),
+        pytest.param("agents", None, "cancelled", None, "CancelledError", "invoke_agent", {},
+                     id="agents-cancelled"),
+        pytest.param("chat", 418, "none", None, "", "chat", {"http.response.status_code": 418},
+                     id="no-error-type-falls-back-to-status"),
+        pytest.param("chat", None, "transport_error", None, "", "chat", {}, id="no-error-type-no-status"),
+    ],
+)  # fmt: skip
+def test_request_error_span(
+    rec: Recorder,
+    api: str,
+    status_code: int | None,
+    code: str,
+    model: str | None,
+    error_type: str,
+    name: str,
+    extra: dict[str, object],
+) -> None:
+    """A request that failed before its first event is one CLIENT span (named like a run span of
+    its api), from when it was sent to the failure, status ERROR, with error.type, the HTTP
+    status when there was a response, the attempt and the raw error code -- and no run span."""
+    sink = OtelSink(rec.provider)
+    sink(RequestFailed(api, status_code, code, 2, T0, T0 + 1.5, model=model, error_type=error_type))  # type: ignore[arg-type]
+    (span,) = rec.exporter.get_finished_spans()
+    want_error = error_type or (str(status_code) if status_code is not None else "_OTHER")
+    assert span.name == name
+    assert span.kind is SpanKind.CLIENT
+    assert (span.start_time, span.end_time) == (T0 * NS, (T0 + 1.5) * NS)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == want_error
+    assert dict(span.attributes or {}) == {
+        "gen_ai.operation.name": name.split(maxsplit=1)[0],
+        "gen_ai.provider.name": "openai",
+        "openai.api.type": api,
+        "error.type": want_error,
+        "runwatch.request.attempt": 2,
+        "runwatch.request.error_code": code,
+        **extra,
+    }
+    assert rec.started == 1
+    assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_request_error_span_details(rec: Recorder) -> None:
+    """The raw error code is cut to 100 characters; the span joins the trace current when the
+    request failed; an end before the start (a clock step) never gives a negative span."""
+    sink = OtelSink(rec.provider)
+    tracer = rec.provider.get_tracer("app")
+    with tracer.start_as_current_span("handle_request") as outer:
+        sink(RequestFailed("chat", 400, "c" * 500, 0, T0, T0 + 1, error_type="400"))
+    sink(RequestFailed("chat", 400, "invalid_value", 0, T0 + 5, T0 + 4, error_type="400"))
+    first, second = [s for s in rec.exporter.get_finished_spans() if s.name == "chat"]
+    assert dict(first.attributes or {})["runwatch.request.error_code"] == "c" * 100
+    assert first.parent is not None
+    assert first.parent.span_id == outer.get_span_context().span_id
+    assert second.parent is None
+    assert second.end_time is not None
+    assert second.start_time is not None
+    assert second.end_time >= second.start_time
+
+
+def test_request_error_metrics(rec: Recorder) -> None:
+    """With a meter provider, each failed request records one gen_ai.client.operation.duration
+    with a bounded error.type: the status code's label, or the transport kind without a response."""
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    sink = OtelSink(rec.provider, meters)
+    sink(RequestFailed("chat", 429, "rate_limit_exceeded", 0, T0, T0 + 0.5, model="gpt-4o", error_type="429"))
+    sink(RequestFailed("chat", 429, "rate_limit_exceeded", 1, T0, T0 + 1.5, model="gpt-4o", error_type="429"))
+    sink(RequestFailed("responses", None, "timeout", 0, T0, T0 + 30, error_type="ReadTimeout"))
+    sink(RequestFailed("responses", 418, "teapot", 0, T0, T0 + 1, error_type="418"))
+    sink(RequestFailed("responses", None, "SomethingNew", 0, T0, T0 + 1, error_type="SomethingNewError"))
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = [
+        (dict(p.attributes or {}), p.count, p.sum)  # type: ignore[union-attr]
+        for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+        if m.name == "gen_ai.client.operation.duration" for p in m.data.data_points
+    ]  # fmt: skip
+
+    def attrs(api: str, model: str, error_type: str) -> dict[str, object]:
+        return {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "openai.api.type": api,
+                "gen_ai.request.model": model, "error.type": error_type}  # fmt: skip
+
+    assert sorted(points, key=str) == sorted(
+        [
+            (attrs("chat", "gpt-4o", "429"), 2, 2.0),
+            (attrs("responses", "unknown", "timeout"), 1, 30.0),
+            (attrs("responses", "unknown", "_other"), 2, 2.0),
+        ],
+        key=str,
+    )
+    meters.shutdown()
+
+
 # -- all three sinks, random orders ------------------------------------------------------------
 
 KINDS = ["queued", "in_progress", "requires_action", "step", "output_item", "weird\x00kind"]
@@ -354,6 +465,8 @@ OPS = st.one_of(
     st.tuples(st.just("pause"), st.integers(0, 2)),
     st.tuples(st.just("resume"), st.integers(0, 2)),
     st.tuples(st.just("anomaly"), st.integers(-1, 2), st.sampled_from(["unknown_event", "x" * 300])),
+    st.tuples(st.just("model"), st.integers(0, 2), st.sampled_from(["gpt-4o", "gpt-5", "o3", "m\n"])),
+    st.tuples(st.just("request"), st.integers(0, 2), st.sampled_from([None, 429, 503, 999])),
     st.tuples(
         st.just("finish"),
         st.integers(0, 2),
@@ -373,8 +486,9 @@ def test_random_orders_never_break_the_sinks(
     ops: list[tuple[object, ...]], apis: list[str], models: list[str | None]
 ) -> None:
     """Random valid-ish transition sequences (missing starts, duplicate finishes, phases out of
-    order, anomalies anywhere) fed through OtelSink, PrometheusSink and LogSink never raise; every
-    span that starts ends; runs_in_progress returns to 0; runs_total equals runs started."""
+    order, anomalies anywhere, models reported at any point, failed requests in between) fed
+    through OtelSink, PrometheusSink and LogSink never raise; every span that starts ends;
+    runs_in_progress returns to 0; runs_total equals runs started, per model label too."""
     rec = Recorder()
     registry = CollectorRegistry()
     sinks = [OtelSink(rec.provider), PrometheusSink(registry, max_models=2), LogSink()]
@@ -397,7 +511,7 @@ def test_random_orders_never_break_the_sinks(
             name, r = op[0], op[1]
             assert isinstance(r, int)
             run = runs[r] if r >= 0 else None
-            if run is not None and name != "anomaly":
+            if run is not None and name not in ("anomaly", "model", "request"):
                 touched.add(r)
             if name == "start":
                 emit(RunStarted(runs[r], clock))
@@ -418,6 +532,11 @@ def test_random_orders_never_break_the_sinks(
                 emit(RunResumed(runs[r], clock))
             elif name == "anomaly":
                 emit(Anomaly(run.api if run else None, str(op[2]), run, clock))
+            elif name == "model":
+                runs[r].model = str(op[2])
+            elif name == "request":
+                status = op[2] if isinstance(op[2], int) else None
+                emit(RequestFailed(runs[r].api, status, "timeout", 0, clock - 0.05, clock))
             else:
                 runs[r].ended_at = clock
                 emit(RunFinished(runs[r], Outcome(op[2], op[3]), clock))  # type: ignore[arg-type]
@@ -436,6 +555,18 @@ def test_random_orders_never_break_the_sinks(
     assert total("runwatch_runs_in_progress", "runwatch_runs_in_progress") == 0
     assert total("runwatch_runs", "runwatch_runs_total") == len(touched)
     assert total("runwatch_runs_started", "runwatch_runs_started_total") == len(touched)
+
+    def per_model(family: str, sample: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for m in registry.collect():
+            for s in m.samples:
+                if m.name == family and s.name == sample:
+                    out[s.labels["model"]] = out.get(s.labels["model"], 0) + s.value
+        return out
+
+    assert per_model("runwatch_runs", "runwatch_runs_total") == per_model(
+        "runwatch_runs_started", "runwatch_runs_started_total"
+    )
     models_seen = {
         s.labels["model"] for m in registry.collect() if m.name == "runwatch_runs" for s in m.samples
     }

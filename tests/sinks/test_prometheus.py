@@ -5,6 +5,8 @@ from __future__ import annotations
 import typing
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from sinks_support import T0, feed, life
 
@@ -15,15 +17,26 @@ from runwatch._events import (
     Phase,
     PhaseEnded,
     PhaseStarted,
+    RequestFailed,
     Run,
     RunFinished,
     RunPaused,
     RunResumed,
     RunStarted,
     ToolCall,
+    Transition,
     Usage,
 )
-from runwatch.sinks.prometheus import REASONS, TOOL_TYPES, PrometheusSink, phase_label
+from runwatch.sinks.prometheus import (
+    REASONS,
+    REQUEST_ERROR_CODES,
+    REQUEST_STATUS_CODES,
+    TOOL_TYPES,
+    PrometheusSink,
+    phase_label,
+    request_code_label,
+    status_code_label,
+)
 
 # -- transition builders: each mutates the Run the way the tracker would, between transitions ---
 
@@ -178,22 +191,230 @@ def test_hostile_model_names_are_capped(registry: CollectorRegistry) -> None:
     assert total == 10_000
 
 
-def test_unknown_model_is_upgraded_when_learned(registry: CollectorRegistry) -> None:
-    """A run whose model is only known after it started is labelled with that model at the
-    end instead of ``unknown`` (the start is necessarily counted as ``unknown``)."""
+# -- one model label per run --------------------------------------------------------------------
+
+RUN_SAMPLES = (
+    "runwatch_runs_started_total",
+    "runwatch_runs_total",
+    "runwatch_run_duration_seconds_count",
+    "runwatch_time_to_first_token_seconds_count",
+    "runwatch_tokens_total",
+)
+
+
+def model_labels(registry: CollectorRegistry) -> dict[str, set[str]]:
+    """Sample name -> the model label values it has (for the samples a run carries)."""
+    out: dict[str, set[str]] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name in RUN_SAMPLES:
+                out.setdefault(sample.name, set()).add(sample.labels["model"])
+    return out
+
+
+def step(run: Run, name: str, at: float) -> Transition:
+    """The transition ``name`` of ``run`` at ``at``, after the run changed the way the tracker
+    would change it just before (first token time, usage, end time)."""
+    if name == "RunStarted":
+        return RunStarted(run, at)
+    if name == "PhaseStarted":
+        return PhaseStarted(run, Phase("in_progress", "in_progress", at), at)
+    if name == "PhaseEnded":
+        phase = Phase("queued", "queued", at - 0.1)
+        phase.ended_at = at
+        return PhaseEnded(run, phase, at)
+    if name == "ToolCall":
+        return ToolCall(run, "function", at)
+    if name == "RunPaused":
+        return RunPaused(run, at)
+    if name == "RunResumed":
+        return RunResumed(run, at)
+    if name == "Anomaly":
+        return Anomaly(run.api, "unknown_event", run, at)
+    if name == "FirstToken":
+        run.first_token_at = at
+        return FirstToken(run, at)
+    assert name == "RunFinished"
+    run.usage = Usage(input=10, output=2)
+    run.ended_at = at
+    return RunFinished(run, Outcome("completed", "none"), at)
+
+
+@pytest.mark.parametrize(
+    ("request_model", "steps", "want_model", "counted_at"),
+    [
+        pytest.param("gpt-4o", [("RunStarted", None), ("FirstToken", "gpt-4o-2024-08-06"),
+                                ("RunFinished", None)], "gpt-4o", 0, id="request-model-at-start"),
+        pytest.param(None, [("RunStarted", None), ("FirstToken", "gpt-4o-mini"), ("RunFinished", None)],
+                     "gpt-4o-mini", 1, id="model-with-the-first-token"),
+        pytest.param(None, [("RunStarted", None), ("PhaseStarted", "gpt-4o"), ("FirstToken", None),
+                            ("RunFinished", None)], "gpt-4o", 1, id="model-at-phase-started"),
+        pytest.param(None, [("RunStarted", None), ("PhaseEnded", "gpt-4o"), ("RunFinished", None)],
+                     "gpt-4o", 1, id="model-at-phase-ended"),
+        pytest.param(None, [("RunStarted", None), ("ToolCall", "gpt-4o"), ("RunFinished", None)],
+                     "gpt-4o", 1, id="model-at-tool-call"),
+        pytest.param(None, [("RunStarted", None), ("RunPaused", None), ("RunResumed", "gpt-4o"),
+                            ("RunFinished", None)], "gpt-4o", 2, id="model-at-resume"),
+        pytest.param(None, [("RunStarted", None), ("Anomaly", "gpt-4o"), ("RunFinished", None)],
+                     "gpt-4o", 1, id="model-at-anomaly"),
+        pytest.param(None, [("RunStarted", None), ("FirstToken", None), ("PhaseEnded", "gpt-5"),
+                            ("RunFinished", None)], "gpt-5", 2, id="ttft-waits-for-the-model"),
+        pytest.param(None, [("RunStarted", None), ("FirstToken", None), ("RunFinished", "gpt-5")],
+                     "gpt-5", 2, id="model-only-at-finish"),
+        pytest.param(None, [("RunStarted", None), ("FirstToken", None), ("RunFinished", None)],
+                     "unknown", 2, id="never-known"),
+        pytest.param(None, [("RunStarted", None), ("FirstToken", "gpt-4o"), ("PhaseEnded", "gpt-5"),
+                            ("RunFinished", "gpt-6")], "gpt-4o", 1, id="pinned-never-changes"),
+        pytest.param(None, [("FirstToken", "gpt-4o"), ("RunFinished", None)], "gpt-4o", 0,
+                     id="no-run-started"),
+    ],
+)  # fmt: skip
+def test_one_model_label_per_run(
+    registry: CollectorRegistry,
+    request_model: str | None,
+    steps: list[tuple[str, str | None]],
+    want_model: str,
+    counted_at: int,
+) -> None:
+    """A run is counted started exactly once, under the first model label it has (the request's
+    model when it names one), at the first transition where that label is known or at the
+    latest at RunFinished (then ``unknown``); started, TTFT, tokens, runs_total and durations all
+    carry that one label, whatever model shows up later; runs_in_progress moves at RunStarted."""
     sink = PrometheusSink(registry)
-    run = Run(api="chat", started_at=T0)
-    sink(RunStarted(run, T0))
-    run.model = "gpt-4o-mini"
-    run.first_token_at = T0 + 0.3
-    sink(FirstToken(run, T0 + 0.3))
-    run.ended_at = T0 + 1
-    sink(RunFinished(run, Outcome("completed", "stop"), T0 + 1))
-    assert value(registry, "runwatch_runs_started_total", api="chat", model="unknown") == 1
-    assert value(registry, "runwatch_runs_total", api="chat", model="gpt-4o-mini", status="completed",
-                 reason="stop") == 1  # fmt: skip
-    assert value(registry, "runwatch_time_to_first_token_seconds_count", api="chat",
-                 model="gpt-4o-mini") == 1  # fmt: skip
+    run = Run(api="chat", started_at=T0, request_model=request_model)
+    for i, (name, model) in enumerate(steps):
+        if model is not None:
+            run.model = model
+        sink(step(run, name, T0 + 0.5 * (i + 1)))
+        started = value(registry, "runwatch_runs_started_total", api="chat", model=want_model)
+        assert started == (1 if i >= counted_at else None), (i, name)
+        if name == "RunStarted":
+            assert value(registry, "runwatch_runs_in_progress", api="chat") == 1
+    assert value(registry, "runwatch_runs_in_progress", api="chat") == 0
+    labels = model_labels(registry)
+    # The TTFT child is bound with the pinned model even when no first token came (count 0).
+    assert labels == {name: {want_model} for name in RUN_SAMPLES}
+    ttft = value(registry, "runwatch_time_to_first_token_seconds_count", api="chat", model=want_model)
+    assert ttft == (1 if any(name == "FirstToken" for name, _ in steps) else 0)
+    assert value(registry, "runwatch_runs_total", api="chat", model=want_model, status="completed",
+                 reason="none") == 1  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    plans=st.lists(
+        st.tuples(
+            st.sampled_from([None, "gpt-4o", "gpt-5"]),  # request model
+            st.sampled_from([None, "gpt-4o", "gpt-4o-mini", "o3"]),  # first reported model
+            st.integers(0, 4),  # the transition at which the reported model shows up
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    max_models=st.integers(1, 4),
+)
+def test_started_minus_finished_is_consistent_per_model(
+    plans: list[tuple[str | None, str | None, int]], max_models: int
+) -> None:
+    """Interleaved runs whose model shows up at any point (or never), under a model cap: at every
+    moment runs_started_total - runs_total of each model is >= 0, and once all runs ended it is 0
+    for every model label."""
+    registry = CollectorRegistry()
+    sink = PrometheusSink(registry, max_models=max_models)
+    names = ["RunStarted", "PhaseStarted", "FirstToken", "ToolCall", "PhaseEnded", "RunFinished"]
+    runs = [Run(api="responses", started_at=T0, request_model=req) for req, _, _ in plans]
+
+    def per_model(sample: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for family in registry.collect():
+            for s in family.samples:
+                if s.name == sample:
+                    out[s.labels["model"]] = out.get(s.labels["model"], 0) + s.value
+        return out
+
+    for i, name in enumerate(names):  # run by run, step by step: the runs overlap
+        for run, (_, reported, at) in zip(runs, plans, strict=True):
+            if i == at and reported is not None:
+                run.model = reported
+            sink(step(run, name, T0 + i))
+        started, finished = per_model("runwatch_runs_started_total"), per_model("runwatch_runs_total")
+        assert all(started.get(m, 0) >= n for m, n in finished.items()), (started, finished)
+    assert per_model("runwatch_runs_started_total") == per_model("runwatch_runs_total")
+    assert sum(per_model("runwatch_runs_total").values()) == len(plans)
+    assert value(registry, "runwatch_runs_in_progress", api="responses") == 0
+
+
+# -- request errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api", "status_code", "code", "want_status", "want_code"),
+    [
+        pytest.param("responses", 429, "rate_limit_exceeded", "429", "rate_limit_exceeded", id="429"),
+        pytest.param("chat", 429, "insufficient_quota", "429", "insufficient_quota", id="quota"),
+        pytest.param("chat", 401, "invalid_api_key", "401", "invalid_api_key", id="401"),
+        pytest.param("responses", 400, "context_length_exceeded", "400", "context_length_exceeded",
+                     id="400-context"),
+        pytest.param("assistants", 404, "not_found_error", "404", "not_found_error", id="404-type"),
+        pytest.param("agents", 500, "server_error", "500", "server_error", id="500"),
+        pytest.param("chat", 503, "none", "503", "none", id="503-no-code"),
+        pytest.param("chat", 502, "", "502", "none", id="empty-code-is-none"),
+        pytest.param("chat", None, "timeout", "transport", "timeout", id="timeout"),
+        pytest.param("responses", None, "connect_error", "transport", "connect_error", id="connect"),
+        pytest.param("responses", None, "cancelled", "transport", "cancelled", id="cancelled"),
+        pytest.param("chat", 418, "teapot", "_other", "_other", id="open-status-and-code-fold"),
+        pytest.param("chat", 200, "x" * 500, "_other", "_other", id="hostile-code"),
+        pytest.param("sparkle", 429, "rate_limit_exceeded", "429", "rate_limit_exceeded",
+                     id="unknown-api"),
+    ],
+)  # fmt: skip
+def test_request_errors(
+    registry: CollectorRegistry,
+    api: str,
+    status_code: int | None,
+    code: str,
+    want_status: str,
+    want_code: str,
+) -> None:
+    """A failed request is counted once per attempt in runwatch_request_errors_total under
+    closed-set status_code and code labels (``transport`` when there was no response), and it is
+    not a run: no runs_started, runs_total or in-progress sample moves."""
+    sink = PrometheusSink(registry)
+    for attempt in range(2):
+        sink(RequestFailed(api, status_code, code, attempt, T0, T0 + 1, model="gpt-4o"))  # type: ignore[arg-type]
+    want_api = api if api in REASONS else "unknown"
+    labels = {"api": want_api, "status_code": want_status, "code": want_code}
+    assert value(registry, "runwatch_request_errors_total", **labels) == 2
+    run_families = {"runwatch_runs", "runwatch_runs_started", "runwatch_runs_in_progress",
+                    "runwatch_run_duration_seconds"}  # fmt: skip
+    assert [s for m in registry.collect() if m.name in run_families for s in m.samples] == []
+    assert all(s.exemplar is None for m in registry.collect() for s in m.samples)
+
+
+def test_request_error_labels_are_closed_sets() -> None:
+    """Every member of each closed set labels as itself; no response is ``transport``; anything
+    else (including the 2xx a failure never has) is ``_other``."""
+    assert {status_code_label(int(c)) for c in REQUEST_STATUS_CODES} == REQUEST_STATUS_CODES
+    assert {request_code_label(c) for c in REQUEST_ERROR_CODES} == REQUEST_ERROR_CODES
+    assert status_code_label(None) == "transport"
+    assert {status_code_label(c) for c in (100, 200, 302, 418, 451, 599, -1, 10**6)} == {"_other"}
+    assert {request_code_label(c) for c in ("Timeout", "RATE_LIMIT_EXCEEDED", "_other", "transport")} == {
+        "_other"
+    }
+    assert "none" in REQUEST_ERROR_CODES
+
+
+def test_hostile_request_errors_stay_bounded(registry: CollectorRegistry) -> None:
+    """10,000 distinct status codes and error codes create at most one series per combination of
+    closed-set values, and every attempt is still counted."""
+    sink = PrometheusSink(registry)
+    for i in range(10_000):
+        sink(RequestFailed("chat", 100 + i, f"code_{i}", 0, T0, T0 + 1))
+    series = [s for m in registry.collect() if m.name == "runwatch_request_errors" for s in m.samples
+              if s.name == "runwatch_request_errors_total"]  # fmt: skip
+    assert sum(s.value for s in series) == 10_000
+    assert len(series) <= len(REQUEST_STATUS_CODES) + 1
+    assert len(sink._request_children) <= (len(REQUEST_STATUS_CODES) + 2) * (len(REQUEST_ERROR_CODES) + 1)
 
 
 # -- odd orders ------------------------------------------------------------------------------------
@@ -272,10 +493,15 @@ def test_two_sinks_share_one_registry(registry: CollectorRegistry) -> None:
 
 
 def test_namespace(registry: CollectorRegistry) -> None:
-    """The namespace prefixes every metric name."""
-    feed(PrometheusSink(registry, namespace="acme"), life())
+    """The namespace prefixes every metric name, request errors included."""
+    sink = PrometheusSink(registry, namespace="acme")
+    feed(sink, life())
+    sink(RequestFailed("chat", 429, "rate_limit_exceeded", 0, T0, T0 + 1))
     assert value(registry, "acme_runs_total", api="assistants", model="gpt-4o", status="completed",
                  reason="none") == 1  # fmt: skip
+    assert value(registry, "acme_request_errors_total", api="chat", status_code="429",
+                 code="rate_limit_exceeded") == 1  # fmt: skip
+    assert not [m for m in registry.collect() if m.name.startswith("runwatch_")]
     assert value(registry, "runwatch_runs_total", api="assistants", model="gpt-4o", status="completed",
                  reason="none") is None  # fmt: skip
 
@@ -358,9 +584,9 @@ def test_default_registry_reused_by_a_second_sink() -> None:
         "from runwatch._events import Run, RunStarted\n"
         "from runwatch.sinks.prometheus import PrometheusSink\n"
         "a, b = PrometheusSink(), PrometheusSink()\n"
-        "a(RunStarted(Run(api='chat', started_at=1.0), 1.0))\n"
-        "b(RunStarted(Run(api='chat', started_at=1.0), 1.0))\n"
-        "labels = {'api': 'chat', 'model': 'unknown'}\n"
+        "a(RunStarted(Run(api='chat', started_at=1.0, request_model='gpt-4o'), 1.0))\n"
+        "b(RunStarted(Run(api='chat', started_at=1.0, request_model='gpt-4o'), 1.0))\n"
+        "labels = {'api': 'chat', 'model': 'gpt-4o'}\n"
         "print(REGISTRY.get_sample_value('runwatch_runs_started_total', labels))\n"
     )
     out = subprocess.run(

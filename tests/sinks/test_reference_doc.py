@@ -24,6 +24,7 @@ from runwatch._events import (
     Phase,
     PhaseEnded,
     PhaseStarted,
+    RequestFailed,
     Run,
     RunFinished,
     RunPaused,
@@ -35,8 +36,22 @@ from runwatch._events import (
 )
 from runwatch._safety import STAGES
 from runwatch.sinks.logs import LOG_EVENTS, LogSink
-from runwatch.sinks.otel import PHASE_SPAN_ATTRIBUTES, RUN_SPAN_ATTRIBUTES, SPAN_EVENTS, OtelSink
-from runwatch.sinks.prometheus import PHASES, REASONS, TOOL_TYPES, PrometheusSink
+from runwatch.sinks.otel import (
+    PHASE_SPAN_ATTRIBUTES,
+    REQUEST_SPAN_ATTRIBUTES,
+    RUN_SPAN_ATTRIBUTES,
+    SPAN_EVENTS,
+    OtelSink,
+)
+from runwatch.sinks.prometheus import (
+    PHASES,
+    REASONS,
+    REQUEST_ERROR_CODES,
+    REQUEST_STATUS_CODES,
+    TOOL_TYPES,
+    TRANSPORT,
+    PrometheusSink,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
 T0 = 1_700_000_000.0
@@ -82,6 +97,18 @@ def scenario(*, api: str, status: str, reason: str, phase_status: str = "complet
     yield RunFinished(run, Outcome(status, reason), T0 + 3)  # type: ignore[arg-type]
 
 
+def request_errors() -> list[RequestFailed]:
+    """Failed requests that exercise every field: with and without a response, a model, an
+    error type."""
+    return [
+        RequestFailed(
+            "responses", 429, "rate_limit_exceeded", 1, T0, T0 + 1, model="gpt-4o", error_type="429"
+        ),
+        RequestFailed("chat", None, "timeout", 0, T0, T0 + 30, error_type="ReadTimeout"),
+        RequestFailed("assistants", 500, "none", 0, T0, T0 + 1),
+    ]
+
+
 SCENARIOS = [
     {"api": "assistants", "status": "completed", "reason": "none"},
     {"api": "responses", "status": "incomplete", "reason": "max_output_tokens"},
@@ -98,6 +125,8 @@ def test_metrics_table_matches_registry() -> None:
         for t in scenario(**kw):
             sink(t)
     sink.count_internal_error("sink")
+    for failed in request_errors():
+        sink(failed)
     found = {}
     for family in registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")
@@ -121,6 +150,8 @@ def test_label_values_match_code() -> None:
     assert rows["`tool_type`"] == TOOL_TYPES | other
     assert rows["`kind`"] == ANOMALY_KINDS | other
     assert rows["`stage`"] == set(STAGES) | other
+    assert rows["`status_code`"] == REQUEST_STATUS_CODES | {TRANSPORT} | other
+    assert rows["`code`"] == REQUEST_ERROR_CODES | other
     assert rows["`phase`"] == set(PHASES.values()) | {"tool_call", "message_creation"} | other
     assert rows["`type`"] == {k for k, _ in Usage(1, 1, 1, 1).items()}
     assert rows["`api`"] >= {"assistants", "responses", "chat", "agents", "unknown"}
@@ -135,6 +166,19 @@ def spans_of_scenarios() -> list[ReadableSpan]:
             for t in scenario(**kw):
                 sink(t)
     return list(exporter.get_finished_spans())
+
+
+def test_request_span_attributes_table_matches_code() -> None:
+    """The request error span attribute table equals the keys the code declares, and those are
+    exactly the keys it sets across failed requests with and without a response."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sink = OtelSink(provider)
+    for failed in request_errors():
+        sink(failed)
+    keys = {k for s in exporter.get_finished_spans() for k in (s.attributes or {})}
+    assert set(first_ticks("Request error span attributes")) == REQUEST_SPAN_ATTRIBUTES == keys
 
 
 def test_span_attributes_table_matches_code() -> None:
@@ -165,6 +209,8 @@ def test_genai_metrics_table_matches_code() -> None:
     for kw in SCENARIOS:
         for t in scenario(**kw):
             sink(t)
+    for failed in request_errors():
+        sink(failed)
     data = reader.get_metrics_data()
     assert data is not None
     found = {m.name: m.unit for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
@@ -175,18 +221,24 @@ def test_genai_metrics_table_matches_code() -> None:
 
 @pytest.mark.parametrize("kw", [pytest.param(kw, id=kw["status"]) for kw in SCENARIOS])
 def test_log_events_table_matches_code(kw: dict[str, str]) -> None:
-    """The log events table lists exactly the events LogSink declares, and every field an
-    emitted event carries (beyond the bound ones) is documented for that event."""
+    """The log events table lists exactly the events LogSink declares, every field an emitted
+    event carries (beyond the bound ones) is documented for that event, and failed requests
+    (inside an application span) carry every documented request.failed field."""
     documented = {TICK.findall(r[0])[0]: set(TICK.findall(r[2])) for r in tables()["Log events"]}
     assert set(documented) == set(LOG_EVENTS)
     for name, fields in LOG_EVENTS.items():
         assert documented[name] == set(fields), name
     bound = {"api", "run_id", "thread_id", "session_id", "trace_id", "span_id"}
-    with structlog.testing.capture_logs() as logs:
+    tracer = TracerProvider().get_tracer("app")
+    with structlog.testing.capture_logs() as logs, tracer.start_as_current_span("app"):
         sink = LogSink()
         for t in scenario(**kw):
             sink(t)
+        for failed in request_errors():
+            sink(failed)
     assert {e["event"] for e in logs} <= set(LOG_EVENTS)
+    failed_fields = {k for e in logs if e["event"] == "request.failed" for k in e} - {"event", "log_level"}
+    assert failed_fields == set(LOG_EVENTS["request.failed"])
     for e in logs:
         extra = set(e) - {"event", "log_level"} - bound
         assert extra <= set(LOG_EVENTS[e["event"]]), e["event"]

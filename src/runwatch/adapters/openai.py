@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
 from .._endpoints import Endpoint, classify
 from .._events import JSONObject, PayloadLoader
 from .._observer import Observer, StreamSession, default_observer
-from .transport import MARK, close_reason, http_module, wrap_transport
+from .transport import MARK, close_reason, http_module, read_request, wrap_transport
 
 _ATTR: Final = "_runwatch_original_transports"
 _RESPONSE_LIFECYCLE: Final = frozenset(
@@ -192,8 +191,8 @@ def _tapped_session(obj: Any) -> StreamSession | None:
     return None
 
 
-def _endpoint(obj: Any, depth: int = 0) -> Endpoint | None:
-    """The endpoint the HTTP request behind ``obj`` (an SDK stream or helper) addressed.
+def _request(obj: Any, depth: int = 0) -> Any:
+    """The HTTP request behind ``obj`` (an SDK stream or helper), or None.
 
     A continuation (``submit_tool_outputs``, a Responses resume with ``starting_after``) names its
     run only in the URL: without it a watched continuation would start a second run.
@@ -206,15 +205,36 @@ def _endpoint(obj: Any, depth: int = 0) -> Endpoint | None:
             continue
         request = getattr(inner, "request", None) if attr == "response" else None
         if request is not None:
-            try:
-                return classify(str(request.method), str(request.url.path))
-            except Exception:
-                return None
+            return request
         if attr != "response":
-            found = _endpoint(inner, depth + 1)
+            found = _request(inner, depth + 1)
             if found is not None:
                 return found
     return None
+
+
+def _stream_for(observer: Observer, source: Any) -> StreamSession:
+    """A session for ``source``, told what its request said (endpoint, continued run, model).
+    Time starts now: the request left before the SDK handed over its stream (the transport tap,
+    which sees it leave, is the accurate one)."""
+    request = _request(source)
+    endpoint: Endpoint | None = None
+    model = None
+    if request is not None:
+        try:
+            url = request.url
+            endpoint = classify(str(request.method), str(url.path), str(url.query))
+            model = read_request(request)[0]
+        except Exception:
+            endpoint = None
+    if endpoint is None:
+        return observer.stream()
+    return observer.stream(
+        endpoint.api,
+        run_id_hint=endpoint.run_id,
+        request_model=model,
+        expect_run=endpoint.kind in ("create", "continue"),
+    )
 
 
 class _Observation:
@@ -227,14 +247,8 @@ class _Observation:
         self.final: Any = None
         self.session: StreamSession | None = None
         if _tapped_session(source) is None:
-            endpoint = _endpoint(source)
-            self.session = (
-                observer.stream(endpoint.api, run_id_hint=endpoint.run_id)
-                if endpoint is not None
-                else observer.stream()
-            )
-        if self.session is not None:
-            weakref.finalize(self, self.session.close, "client_closed")
+            self.session = _stream_for(observer, source)
+            self.session.close_on_collect(self)
 
     def item(self, obj: Any) -> None:
         try:

@@ -1,5 +1,6 @@
 """structlog events for runs: ``run.started``, ``run.phase``, ``run.requires_action``,
-``run.resumed``, ``run.anomaly``, ``run.finished``.
+``run.resumed``, ``run.anomaly``, ``run.finished``; and ``request.failed`` for a request that
+failed before its first event (not a run, so no run logger).
 
 The library never configures structlog or logging: events go to whatever the application set up
 (structlog's defaults print them). Each run gets one bound logger, kept in
@@ -17,6 +18,7 @@ from opentelemetry import trace
 from runwatch._events import (
     Anomaly,
     PhaseEnded,
+    RequestFailed,
     Run,
     RunFinished,
     RunPaused,
@@ -42,7 +44,19 @@ LOG_EVENTS: Final[dict[str, tuple[str, ...]]] = {
         "duration_s", "ttft_s", "input_tokens", "output_tokens", "cached_input_tokens",
         "reasoning_tokens", "tool_calls", "trace_id", "span_id",
     ),
+    "request.failed": (
+        "api", "status_code", "code", "attempt", "duration_s", "model", "error_type", "trace_id",
+        "span_id",
+    ),
 }  # fmt: skip
+
+
+def _current_ids() -> tuple[str | None, str | None]:
+    """The hex trace and span ids of the current OTel span, or ``(None, None)``."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None, None
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
 
 
 def add_trace_ids(
@@ -55,12 +69,10 @@ def add_trace_ids(
 
         structlog.configure(processors=[runwatch.add_trace_ids, structlog.processors.JSONRenderer()])
     """
-    ctx = trace.get_current_span().get_span_context()
-    if ctx.is_valid:
-        if "trace_id" not in event_dict:
-            event_dict["trace_id"] = format(ctx.trace_id, "032x")
-        if "span_id" not in event_dict:
-            event_dict["span_id"] = format(ctx.span_id, "016x")
+    trace_id, span_id = _current_ids()
+    if trace_id is not None:
+        event_dict.setdefault("trace_id", trace_id)
+        event_dict.setdefault("span_id", span_id)
     return event_dict
 
 
@@ -85,6 +97,7 @@ class LogSink:
             RunResumed: self._on_resumed,
             RunFinished: self._on_finished,
             Anomaly: self._on_anomaly,
+            RequestFailed: self._on_request_failed,
         }
 
     def __call__(self, transition: object, /) -> None:
@@ -155,6 +168,24 @@ class LogSink:
             log.warning("run.anomaly", **fields)
         else:
             log.debug("run.anomaly", **fields)
+
+    def _on_request_failed(self, t: RequestFailed) -> None:
+        # No run span to take ids from: the request's own context (the caller's span), if any.
+        trace_id, span_id = _current_ids()
+        self._logger.warning(
+            "request.failed",
+            **_present(
+                api=t.api,
+                status_code=t.status_code,
+                code=t.code,
+                attempt=t.attempt,
+                duration_s=t.duration,
+                model=t.model,
+                error_type=t.error_type or None,
+                trace_id=trace_id,
+                span_id=span_id,
+            ),
+        )
 
     def _on_finished(self, t: RunFinished) -> None:
         run = t.run

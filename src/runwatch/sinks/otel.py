@@ -6,6 +6,9 @@ on whatever span is current when the run starts; phase spans are parented explic
 span (``context=``) -- the sink never attaches a context, because transitions arrive from inside
 the user's iteration and an attached context would leak across their ``yield``.
 
+A request that failed before its first event (:class:`~runwatch._events.RequestFailed`) is not a
+run: it becomes one CLIENT span of its own, status ERROR, from when it was sent to the failure.
+
 Per-run state lives in ``run.scratch``: ``otel.span``, ``otel.phases``, ``otel.done``,
 ``otel.ids``, ``otel.ttft``; the hex ``trace_id`` / ``span_id`` are left there for the Prometheus
 (exemplars) and log sinks.
@@ -25,6 +28,7 @@ from runwatch._events import (
     Phase,
     PhaseEnded,
     PhaseStarted,
+    RequestFailed,
     Run,
     RunFinished,
     RunPaused,
@@ -78,6 +82,21 @@ PHASE_SPAN_ATTRIBUTES: Final = frozenset(
         "error.type",
     }
 )
+#: Every attribute key the sink may set on a request-error span (a request that failed before its
+#: first event).
+REQUEST_SPAN_ATTRIBUTES: Final = frozenset(
+    {
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "openai.api.type",
+        "gen_ai.request.model",
+        "error.type",
+        "http.response.status_code",
+        "runwatch.request.attempt",
+        "runwatch.request.error_code",
+    }
+)
+_MAX_ERROR_CODE_LEN: Final = 100
 #: Span event names and their attribute keys.
 SPAN_EVENTS: Final[dict[str, frozenset[str]]] = {
     "runwatch.anomaly": frozenset({"runwatch.anomaly.kind"}),
@@ -118,12 +137,32 @@ def span_name(run: Run) -> str:
     >>> span_name(Run(api="responses", started_at=0, request_model="gpt-4o"))
     'chat gpt-4o'
     """
-    if run.api == "assistants":
-        return f"invoke_agent {run.assistant_id}" if run.assistant_id else "invoke_agent"
-    if run.api == "agents":
+    return _span_name(run.api, run.model_label, run.assistant_id)
+
+
+def _span_name(api: str, model: str | None, assistant_id: str | None = None) -> str:
+    # One naming rule for run spans and request-error spans.
+    if api == "assistants":
+        return f"invoke_agent {assistant_id}" if assistant_id else "invoke_agent"
+    if api == "agents":
         return "invoke_agent"
-    model = run.request_model or run.model
     return f"chat {model}" if model else "chat"
+
+
+def _operation(api: str) -> str:
+    return "invoke_agent" if api in _AGENT_APIS else "chat"
+
+
+def request_error_type(t: RequestFailed) -> str:
+    """``error.type`` of a failed request: the adapter's (status code as text, or the exception's
+    class name), else the status code, else ``_OTHER`` (the semantic conventions' fallback).
+
+    >>> request_error_type(RequestFailed("chat", 429, "rate_limit_exceeded", 0, 0.0, 1.0))
+    '429'
+    """
+    if t.error_type:
+        return t.error_type
+    return str(t.status_code) if t.status_code is not None else "_OTHER"
 
 
 def _ids(run: Run) -> tuple[str | None, str | None, str | None, str | None]:
@@ -183,6 +222,7 @@ class OtelSink:
             RunResumed: self._on_resumed,
             RunFinished: self._on_finished,
             Anomaly: self._on_anomaly,
+            RequestFailed: self._on_request_failed,
         }
 
     def __call__(self, transition: object, /) -> None:
@@ -204,7 +244,7 @@ class OtelSink:
 
     def _start(self, run: Run, start: float) -> Span:
         attrs: dict[str, Any] = {
-            "gen_ai.operation.name": "invoke_agent" if run.api in _AGENT_APIS else "chat",
+            "gen_ai.operation.name": _operation(run.api),
             "gen_ai.provider.name": "openai",
             "openai.api.type": run.api,
         }
@@ -300,6 +340,34 @@ class OtelSink:
             return None
         return reason if reason and reason != "none" else status
 
+    # -- request errors ----------------------------------------------------------------------------
+
+    def _on_request_failed(self, t: RequestFailed) -> None:
+        # Parented on the current span like a run span; started and ended here, so never attached.
+        error_type = request_error_type(t)
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": _operation(t.api),
+            "gen_ai.provider.name": "openai",
+            "openai.api.type": t.api,
+            "error.type": error_type,
+            "runwatch.request.attempt": t.attempt,
+            "runwatch.request.error_code": t.code[:_MAX_ERROR_CODE_LEN],
+        }
+        if t.model:
+            attrs["gen_ai.request.model"] = t.model
+        if t.status_code is not None:
+            attrs["http.response.status_code"] = t.status_code
+        span = self._tracer.start_span(
+            _span_name(t.api, t.model),
+            kind=SpanKind.CLIENT,
+            attributes=attrs,
+            start_time=_ns(t.started_at),
+        )
+        span.set_status(Status(StatusCode.ERROR, error_type))
+        span.end(end_time=_ns(max(t.time, t.started_at)))
+        if self._metrics is not None:
+            self._metrics.request_failed(t)
+
     # -- events on the run span ----------------------------------------------------------------
 
     def _open_span(self, run: Run | None) -> Span | None:
@@ -389,9 +457,16 @@ class _GenAIMetrics:
 
     def __init__(self, meter_provider: MeterProvider, version: str) -> None:
         # Lazy: only users of OTel metrics pay for importing the shared label helpers.
-        from runwatch.sinks.prometheus import ModelLabels, reason_label
+        from runwatch.sinks.prometheus import (
+            ModelLabels,
+            reason_label,
+            request_code_label,
+            status_code_label,
+        )
 
         self._reason_label = reason_label
+        self._status_code_label = status_code_label
+        self._request_code_label = request_code_label
         meter = meter_provider.get_meter(SCOPE, version)
         self.duration = meter.create_histogram(
             "gen_ai.client.operation.duration",
@@ -416,7 +491,7 @@ class _GenAIMetrics:
 
     def _attributes(self, run: Run) -> dict[str, Any]:
         attrs: dict[str, Any] = {
-            "gen_ai.operation.name": "invoke_agent" if run.api in _AGENT_APIS else "chat",
+            "gen_ai.operation.name": _operation(run.api),
             "gen_ai.provider.name": "openai",
             "openai.api.type": run.api,
             "gen_ai.request.model": self._models(run.request_model),
@@ -446,11 +521,29 @@ class _GenAIMetrics:
         if run.usage.output is not None:
             self.tokens.record(run.usage.output, {**attrs, "gen_ai.token.type": "output"})
 
+    def request_failed(self, t: RequestFailed) -> None:
+        # error.type must stay bounded like a label: the status code's label, or for a request
+        # without a response the transport kind's (``timeout``), not the exception's class name.
+        if t.status_code is not None:
+            error_type = self._status_code_label(t.status_code)
+        else:
+            error_type = self._request_code_label(t.code)
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": _operation(t.api),
+            "gen_ai.provider.name": "openai",
+            "openai.api.type": t.api,
+            "gen_ai.request.model": self._models(t.model),
+            "error.type": error_type,
+        }
+        self.duration.record(t.duration, attrs)
+
 
 __all__ = [
     "PHASE_SPAN_ATTRIBUTES",
+    "REQUEST_SPAN_ATTRIBUTES",
     "RUN_SPAN_ATTRIBUTES",
     "SPAN_EVENTS",
     "OtelSink",
+    "request_error_type",
     "span_name",
 ]

@@ -1,10 +1,15 @@
 """Prometheus metrics for runs: counts of terminal statuses by reason, durations, tokens, tools.
 
 Every label value comes from a closed set (see :data:`REASONS`, :data:`TOOL_TYPES`,
-:data:`PHASES`) or from a capped set of model names, so a hostile or buggy server cannot blow up
-the series count. Ids never become labels; the trace id rides along as an exemplar instead.
+:data:`PHASES`, :data:`REQUEST_STATUS_CODES`, :data:`REQUEST_ERROR_CODES`) or from a capped set of
+model names, so a hostile or buggy server cannot blow up the series count. Ids never become labels;
+the trace id rides along as an exemplar instead.
 
-Per-run state (the label children bound at ``RunStarted``) lives in ``run.scratch["prom.state"]``
+One model label per run: the run's ``model_label`` (the request's model, else the first one
+reported), pinned the first time it is known -- or ``unknown`` at the latest at ``RunFinished`` --
+and never changed afterwards, so ``runs_started_total`` and ``runs_total`` of a model always match.
+
+Per-run state (the pinned model and its label children) lives in ``run.scratch["prom.state"]``
 and goes away with the run. The only sink-level dicts are keyed by closed label sets.
 """
 
@@ -20,12 +25,17 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 
 from runwatch._events import (
     ANOMALY_KINDS,
+    APIS,
     STATUSES,
     Anomaly,
     FirstToken,
     PhaseEnded,
+    PhaseStarted,
+    RequestFailed,
     Run,
     RunFinished,
+    RunPaused,
+    RunResumed,
     RunStarted,
     ToolCall,
 )
@@ -49,6 +59,8 @@ _COMMON_REASONS: Final = frozenset(
         "cancelled",
         "handler_error",
         "ttl_expired",
+        # Reserved, emitted by nothing: a request failing before its first event is not a run but
+        # a request error (runwatch_request_errors_total). Kept so label values stay stable.
         "http_error",
         "unknown_status",
     }
@@ -138,7 +150,49 @@ PHASES: Final[dict[str, str]] = {
     "output_item": "output_item",
 }
 
+#: The closed set of ``status_code`` label values of request errors (HTTP statuses the OpenAI API
+#: and proxies in front of it answer with); others become ``_other``, no response ``transport``.
+REQUEST_STATUS_CODES: Final = frozenset(
+    {"400", "401", "403", "404", "408", "409", "413", "422", "429", "500", "502", "503", "504"}
+)
+#: ``status_code`` of a request that got no response (transport error, timeout, cancellation).
+TRANSPORT: Final = "transport"
+
+#: The closed set of ``code`` label values of request errors: the ``code`` (or ``type``) of OpenAI
+#: HTTP error bodies, the transport failure kinds, and ``none``; anything else becomes ``_other``.
+REQUEST_ERROR_CODES: Final = frozenset(
+    {
+        # error.code / error.type of HTTP error bodies
+        "rate_limit_exceeded",
+        "insufficient_quota",
+        "invalid_api_key",
+        "model_not_found",
+        "context_length_exceeded",
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "server_error",
+        "unsupported_parameter",
+        "unsupported_value",
+        "invalid_value",
+        "missing_required_parameter",
+        "content_policy_violation",
+        "invalid_prompt",
+        # no response
+        "timeout",
+        "connect_error",
+        "read_error",
+        "write_error",
+        "remote_protocol_error",
+        "transport_error",
+        "cancelled",
+        "none",
+    }
+)
+
 _STATUS_SET: Final = frozenset(STATUSES)
+_API_SET: Final = frozenset(APIS)
 _STAGE_SET: Final = frozenset(STAGES)
 _MAX_MODEL_LEN: Final = 100
 
@@ -157,6 +211,31 @@ def phase_label(kind: str, tool_type: str | None) -> str:
 def reason_label(api: str, reason: str) -> str:
     """``reason`` if it is in the api's closed set, else ``_other``."""
     return reason if reason in REASONS.get(api, _COMMON_REASONS) else OTHER
+
+
+def status_code_label(status_code: int | None) -> str:
+    """The ``status_code`` label of a failed request: the code if in the closed set, ``transport``
+    when there was no response, else ``_other``.
+
+    >>> status_code_label(429), status_code_label(None), status_code_label(418)
+    ('429', 'transport', '_other')
+    """
+    if status_code is None:
+        return TRANSPORT
+    label = str(status_code)
+    return label if label in REQUEST_STATUS_CODES else OTHER
+
+
+def request_code_label(code: str) -> str:
+    """The ``code`` label of a failed request: ``code`` if in the closed set (an empty code is
+    ``none``), else ``_other``.
+
+    >>> request_code_label("rate_limit_exceeded"), request_code_label(""), request_code_label("x")
+    ('rate_limit_exceeded', 'none', '_other')
+    """
+    if not code:
+        return "none"
+    return code if code in REQUEST_ERROR_CODES else OTHER
 
 
 class ModelLabels:
@@ -226,6 +305,10 @@ class _Metrics:
         self.internal_errors = Counter(
             "internal_errors", "runwatch's own failures, swallowed.", ("stage",), **kw
         )
+        self.request_errors = Counter(
+            "request_errors", "HTTP attempts that failed before their first event (not runs).",
+            ("api", "status_code", "code"), **kw,
+        )  # fmt: skip
 
 
 # Bounded by the number of registries, not runs: lets two sinks (or a re-built default observer)
@@ -248,17 +331,21 @@ def _multiprocess() -> bool:
 
 
 class _RunState:
-    """Label children bound once per run, so hot transitions do no label look-ups."""
+    """Label children bound once per run, so hot transitions do no label look-ups.
 
-    __slots__ = ("api", "exemplar", "finished", "in_progress", "model", "ttft", "ttft_done")
+    ``model`` is None until pinned; ``runs_started_total`` is counted and ``ttft`` bound when it is
+    (a TTFT seen before that waits in ``ttft_pending``)."""
 
-    def __init__(self, api: str, model: str, in_progress: Any, ttft: Any) -> None:
+    __slots__ = ("api", "exemplar", "finished", "in_progress", "model", "ttft", "ttft_done", "ttft_pending")
+
+    def __init__(self, api: str, in_progress: Any) -> None:
         self.api = api
-        self.model = model
+        self.model: str | None = None
         self.in_progress = in_progress
-        self.ttft = ttft
+        self.ttft: Any = None
         self.exemplar: dict[str, str] | None = None
         self.ttft_done = False
+        self.ttft_pending: float | None = None
         self.finished = False
 
 
@@ -288,13 +375,18 @@ class PrometheusSink:
         self._tool_children: dict[tuple[str, str], Any] = {}
         self._phase_children: dict[tuple[str, str], Any] = {}
         self._anomaly_children: dict[tuple[str, str], Any] = {}
+        self._request_children: dict[tuple[str, str, str], Any] = {}
         self._dispatch: dict[type, Callable[[Any], None]] = {
             RunStarted: self._on_started,
             FirstToken: self._on_first_token,
             ToolCall: self._on_tool_call,
+            PhaseStarted: self._on_run_transition,
             PhaseEnded: self._on_phase_ended,
+            RunPaused: self._on_run_transition,
+            RunResumed: self._on_run_transition,
             RunFinished: self._on_finished,
             Anomaly: self._on_anomaly,
+            RequestFailed: self._on_request_failed,
         }
 
     def __call__(self, transition: object, /) -> None:
@@ -321,21 +413,35 @@ class PrometheusSink:
         return self._start(run)
 
     def _start(self, run: Run) -> _RunState:
-        m = self._m
-        api = run.api
-        model = self._models(run.model or run.request_model)
-        state = _RunState(api, model, m.in_progress.labels(api), m.ttft.labels(api, model))
-        state.exemplar = self._exemplar(run)
+        state = _RunState(run.api, self._m.in_progress.labels(run.api))
         run.scratch["prom.state"] = state
-        m.runs_started.labels(api, model).inc(exemplar=state.exemplar)
         state.in_progress.inc()
+        self._pin(run, state)
         return state
 
-    def _refresh_model(self, run: Run, state: _RunState) -> None:
-        # The model is often only known from the first event; upgrade "unknown" once it is.
-        if state.model == UNKNOWN and (run.model or run.request_model):
-            state.model = self._models(run.model or run.request_model)
-            state.ttft = self._m.ttft.labels(state.api, state.model)
+    def _pin(self, run: Run, state: _RunState, *, final: bool = False) -> None:
+        """Fix the run's model label once it is known (``final``: now, ``unknown`` if it is not):
+        the run is counted as started under it, and every later sample of the run carries it."""
+        if state.model is not None or not (final or run.model_label):
+            return
+        m, api = self._m, state.api
+        state.model = model = self._models(run.model_label)
+        if state.exemplar is None:
+            state.exemplar = self._exemplar(run)
+        m.runs_started.labels(api, model).inc(exemplar=state.exemplar)
+        state.ttft = m.ttft.labels(api, model)
+        if state.ttft_pending is not None:
+            state.ttft.observe(state.ttft_pending, exemplar=state.exemplar)
+            state.ttft_pending = None
+
+    def _pin_if_known(self, run: Run) -> None:
+        # Any transition of a started run may be the first moment its model is known.
+        state = run.scratch.get("prom.state")
+        if isinstance(state, _RunState) and state.model is None:
+            self._pin(run, state)
+
+    def _on_run_transition(self, t: PhaseStarted | RunPaused | RunResumed) -> None:
+        self._pin_if_known(t.run)
 
     def _on_started(self, t: RunStarted) -> None:
         if not isinstance(t.run.scratch.get("prom.state"), _RunState):
@@ -347,11 +453,16 @@ class PrometheusSink:
         if state.ttft_done or state.finished:
             return
         state.ttft_done = True
-        self._refresh_model(run, state)
         at = run.first_token_at if run.first_token_at is not None else t.time
-        state.ttft.observe(max(0.0, at - run.started_at), exemplar=state.exemplar)
+        seconds = max(0.0, at - run.started_at)
+        self._pin(run, state)
+        if state.model is None:
+            state.ttft_pending = seconds  # observed under the model once it is pinned
+        else:
+            state.ttft.observe(seconds, exemplar=state.exemplar)
 
     def _on_tool_call(self, t: ToolCall) -> None:
+        self._pin_if_known(t.run)
         tool_type = t.tool_type if t.tool_type in TOOL_TYPES else OTHER
         key = (t.run.api, tool_type)
         child = self._tool_children.get(key)
@@ -360,6 +471,7 @@ class PrometheusSink:
         child.inc()
 
     def _on_phase_ended(self, t: PhaseEnded) -> None:
+        self._pin_if_known(t.run)
         phase = t.phase
         key = (t.run.api, phase_label(phase.kind, phase.tool_type))
         child = self._phase_children.get(key)
@@ -374,7 +486,7 @@ class PrometheusSink:
         if state.finished:
             return
         state.finished = True
-        self._refresh_model(run, state)
+        self._pin(run, state, final=True)
         if state.exemplar is None:
             state.exemplar = self._exemplar(run)
         m, api, model, exemplar = self._m, state.api, state.model, state.exemplar
@@ -391,6 +503,8 @@ class PrometheusSink:
         state.in_progress.dec()
 
     def _on_anomaly(self, t: Anomaly) -> None:
+        if t.run is not None:
+            self._pin_if_known(t.run)
         api = t.api if t.api is not None else (t.run.api if t.run is not None else UNKNOWN)
         key = (api, t.kind if t.kind in ANOMALY_KINDS else OTHER)
         child = self._anomaly_children.get(key)
@@ -398,14 +512,28 @@ class PrometheusSink:
             child = self._anomaly_children[key] = self._m.anomalies.labels(*key)
         child.inc()
 
+    def _on_request_failed(self, t: RequestFailed) -> None:
+        # No run, so no run span and no exemplar: the request error has no trace id of its own.
+        api = t.api if t.api in _API_SET else UNKNOWN
+        key = (api, status_code_label(t.status_code), request_code_label(t.code))
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self._m.request_errors.labels(*key)
+        child.inc()
+
 
 __all__ = [
     "DURATION_BUCKETS",
     "PHASES",
     "REASONS",
+    "REQUEST_ERROR_CODES",
+    "REQUEST_STATUS_CODES",
     "TOOL_TYPES",
+    "TRANSPORT",
     "ModelLabels",
     "PrometheusSink",
     "phase_label",
     "reason_label",
+    "request_code_label",
+    "status_code_label",
 ]
