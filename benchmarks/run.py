@@ -276,6 +276,83 @@ def full_path(events: int, reps: int) -> dict[str, Any]:
     return results
 
 
+# -- 1b. non-streaming calls ---------------------------------------------------------------------
+def _json_client(obj: dict[str, Any]) -> openai.OpenAI:
+    """A client answering every request with ``obj`` as a JSON body streamed in 2 KiB chunks (a
+    real socket's shape: the tap reads the body as the client does, not pre-read)."""
+    body = json.dumps(obj).encode()
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "application/json"}, content=chunks(body, CHUNK))
+
+    transport = httpx2.MockTransport(handler)
+    return openai.OpenAI(
+        api_key="sk-bench", base_url="http://bench.invalid/v1", http_client=httpx2.Client(transport=transport)
+    )
+
+
+def nonstreaming(calls: int, reps: int) -> dict[str, Any]:
+    """``create`` without ``stream=True``: what runwatch adds per call (parsing the run object
+    once more, a run's transitions through every sink). Each repetition makes ``calls`` calls."""
+    from runwatch.testing import response_object
+
+    text = "lorem ipsum dolor sit amet " * 40  # ~1 KiB answer
+    chat_obj = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1_760_000_000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {"prompt_tokens": 19, "completion_tokens": 200, "total_tokens": 219},
+    }
+    resp_obj = response_object(
+        response_id="resp_bench",
+        model="gpt-4o-2024-08-06",
+        status="completed",
+        t0=1_760_000_000,
+        background=False,
+        output=[
+            {
+                "type": "message",
+                "id": "msg_1",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ],
+        usage={"input_tokens": 19, "output_tokens": 200, "total_tokens": 219},
+    )
+    cases = {
+        "chat.completions.create": (
+            chat_obj,
+            lambda c: c.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+            ),
+        ),
+        "responses.create": (resp_obj, lambda c: c.responses.create(model="gpt-4o", input="hi")),
+    }
+    results: dict[str, Any] = {}
+    for name, (obj, call) in cases.items():
+
+        def bare(obj: dict[str, Any] = obj, call: Any = call) -> Callable[[], int]:
+            client = _json_client(obj)
+            return lambda: sum(1 for _ in range(calls) if call(client) is not None)
+
+        def inst(obj: dict[str, Any] = obj, call: Any = call) -> Callable[[], int]:
+            client = runwatch.instrument(_json_client(obj), AllSinks().observer)
+            return lambda: sum(1 for _ in range(calls) if call(client) is not None)
+
+        results[f"{name} (non-streaming)"] = interleave(bare, inst, reps)
+    return results
+
+
 # -- 2. core throughput -------------------------------------------------------------------------
 def core(events: int, reps: int) -> dict[str, Any]:
     """Decoder + tracker on Responses delta frames, bytes in 2 KiB chunks, no SDK."""
@@ -596,7 +673,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
-    ap.add_argument("--only", choices=["full", "core", "memory", "concurrency", "peers"])
+    ap.add_argument("--only", choices=["full", "nonstream", "core", "memory", "concurrency", "peers"])
     ap.add_argument("--setup-peers", action="store_true", help="create the peers' venvs under /tmp first")
     ap.add_argument("--_mem", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -660,6 +737,21 @@ def main() -> None:
             f"   check: {chk['instrumented_reps']} instrumented repetitions finished "
             f"{chk['runs_finished']:.0f} runs, {chk['internal_errors']:.0f} runwatch internal errors\n"
         )
+    if want("nonstream"):
+        ns = nonstreaming(200 if args.quick else 500, reps)
+        report["nonstreaming"] = ns
+        print("1b. Non-streaming calls: real openai SDK, JSON bodies in 2 KiB chunks, all sinks on")
+        print(
+            f"   {'case':38} {'calls':>6} {'bare us/call':>12} {'+us/call wall':>13} "
+            f"{'+us/call CPU':>12} {'CPU +%':>7}"
+        )
+        for name, r in ns.items():
+            print(
+                f"   {name:38} {r['events']:>6} {r['bare_us_per_event']:>12.1f} "
+                f"{r['added_us_per_event']:>13.1f} {r['cpu_added_us_per_event']:>12.1f} "
+                f"{r['cpu_paired_added_pct']:>6.2f}%"
+            )
+        print()
     if want("core"):
         c = core(100_000 if not args.quick else 20_000, reps)
         report["core"] = c

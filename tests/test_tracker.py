@@ -400,6 +400,14 @@ ERROR_CASES = [
         id="nested-type-only",
     ),
     pytest.param("responses", {"message": "m"}, "none", id="no-code"),
+    # Proxies (OpenRouter) send HTTP-style int codes: the reason is the code's text.
+    pytest.param(
+        "responses", {"type": "error", "error": {"code": 400, "message": "m"}}, "400", id="nested-int"
+    ),
+    pytest.param("assistants", {"code": 502, "message": "m"}, "502", id="flat-int"),
+    pytest.param(
+        "responses", {"error": {"code": True, "type": "server_error"}}, "server_error", id="bool-code"
+    ),
     pytest.param("responses", "{not json", "none", id="broken"),
     pytest.param(
         "assistants",
@@ -1059,3 +1067,162 @@ def test_deltas_after_the_first_token_never_reach_frames(
     deltas = sum(map(is_delta, seen))
     assert body.count(b"\n\n") > 500
     assert deltas <= 40, f"{deltas} deltas reached frames()"
+
+
+# ------------------------------------------------------------------- chat in-band errors
+_CHAT_ERROR = {"code": 400, "message": "Provider returned error"}
+_CHAT_ERROR_CHUNKS = {
+    # The delta mark ("finish_reason":null) beside a top-level error: never a plain delta.
+    "beside_null_finish": b'data: {"id":"chatcmpl-x","choices":[{"index":0,"delta":{"content":""},'
+    b'"finish_reason":null}],"error":' + json.dumps(_CHAT_ERROR, separators=(",", ":")).encode() + b"}\n\n",
+    "finish_reason_error": b'data: {"id":"chatcmpl-x","choices":[{"index":0,"delta":{"content":""},'
+    b'"finish_reason":"error"}],"error":'
+    + json.dumps(_CHAT_ERROR, separators=(",", ":")).encode()
+    + b"}\n\n",
+    "bare": b"data: " + json.dumps({"error": _CHAT_ERROR}, separators=(",", ":")).encode() + b"\n\n",
+}
+
+
+@pytest.mark.parametrize("error", list(_CHAT_ERROR_CHUNKS))
+@pytest.mark.parametrize(
+    "arrange",
+    [
+        pytest.param(lambda d, e: [d, d, e], id="own-chunk-after-learned-head"),
+        pytest.param(lambda d, e: [d, e], id="own-chunk"),
+        pytest.param(lambda d, e: [d, d + e + d], id="amid-deltas"),
+        pytest.param(lambda d, e: [d, d + d + e], id="after-deltas"),
+        pytest.param(lambda d, e: [d, (d + e)[:40], (d + e)[40:]], id="cut"),
+    ],
+)
+def test_chat_error_chunk_fails_the_run_on_both_paths(error: str, arrange: Any) -> None:
+    """A chat chunk with a top-level ``error`` after the first token ends the run ``failed`` with
+    the error's code (an int code as its text), on the plain path and on the production byte path
+    alike: its own chunk (with the learned head of the deltas before it), inside a region of
+    deltas the decoder could drop, or cut anywhere. ``[DONE]`` after it changes nothing."""
+    tail = [*arrange(_CHAT_DELTA, _CHAT_ERROR_CHUNKS[error]), b"data: [DONE]\n\n"]
+    plain, hot = _both_paths(_until_first_token("chat_stop.sse") + tail)
+    assert _summary(plain) == _summary(hot)
+    finished = [t.outcome for t in hot if isinstance(t, RunFinished)]
+    assert [(o.status, o.reason) for o in finished] == [("failed", "400")]
+
+
+@pytest.mark.parametrize(
+    ("finish_reasons", "outcome"),
+    [
+        pytest.param(["error"], ("failed", "none"), id="error"),
+        pytest.param(["length", "error"], ("failed", "none"), id="error-beats-length"),
+        pytest.param(["error", "length"], ("failed", "none"), id="error-before-length"),
+        pytest.param(["stop", "length"], ("incomplete", "length"), id="length"),
+    ],
+)
+def test_chat_finish_reason_error_without_an_error_object_fails(
+    finish_reasons: list[str], outcome: tuple[str, str]
+) -> None:
+    """``finish_reason: "error"`` (no error object to name a code) ends the chat ``failed``, over
+    any incomplete choice beside it."""
+    c = Collect()
+    stream = RunBook(c).stream("chat", 0.0)
+    choices = [
+        {"index": i, "delta": {"content": "a"}, "finish_reason": fr} for i, fr in enumerate(finish_reasons)
+    ]
+    stream.frame(
+        frame(None, {"id": "chatcmpl-x", "object": "chat.completion.chunk", "choices": choices}), 1.0
+    )
+    stream.frame(Frame(None, "[DONE]"), 2.0)
+    stream.close("stream_ended", 3.0)
+    assert [(s, r) for _, s, r in c.finished()] == [outcome]
+
+
+# ------------------------------------------------------------- assistants required tool calls
+def _step_completed(step: str, calls: list[str]) -> bytes:
+    payload = {
+        "id": step,
+        "object": "thread.run.step",
+        "run_id": "run_a100",
+        "type": "tool_calls",
+        "status": "completed",
+        "step_details": {
+            "type": "tool_calls",
+            "tool_calls": [
+                {
+                    "id": c,
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{}", "output": "18C"},
+                }
+                for c in calls
+            ],
+        },
+    }
+    return b"event: thread.run.step.completed\ndata: " + json.dumps(payload).encode() + b"\n\n"
+
+
+def _with_calls(body: bytes, calls: list[str]) -> bytes:
+    """``body`` whose requires_action snapshot asks for the tool calls ``calls``."""
+    one = (
+        b'{"id":"call_a100_1","type":"function",'
+        b'"function":{"name":"get_weather","arguments":"{\\"city\\":\\"Paris\\"}"}}'
+    )
+    assert body.count(one) == 1
+    return body.replace(one, b",".join(one.replace(b"call_a100_1", c.encode()) for c in calls))
+
+
+def _part2_with_step(calls: list[str]) -> bytes:
+    """The continuation stream, opening with the tool step's completion (as the API sends it)."""
+    return _step_completed("step_a100_0", calls) + load("assistants_requires_action_part2.sse")
+
+
+@pytest.mark.parametrize(
+    ("bodies", "expected"),
+    [
+        pytest.param(
+            lambda: [
+                load("assistants_requires_action_part1.sse"),
+                load("assistants_requires_action_part2.sse"),
+            ],
+            (1, "completed"),
+            id="transcripts",
+        ),
+        pytest.param(
+            lambda: [load("assistants_requires_action_part1.sse"), _part2_with_step(["call_a100_1"])],
+            (1, "completed"),
+            id="step-completes-with-the-same-call",
+        ),
+        pytest.param(
+            lambda: [
+                _with_calls(load("assistants_requires_action_part1.sse"), ["call_1", "call_2"]),
+                _part2_with_step(["call_1", "call_2"]),
+            ],
+            (2, "completed"),
+            id="two-calls",
+        ),
+        pytest.param(
+            lambda: [
+                _with_calls(load("assistants_requires_action_part1.sse"), ["call_1"]),
+                _part2_with_step(["call_1", "call_2"]),
+            ],
+            (2, "completed"),
+            id="step-adds-a-call",
+        ),
+        pytest.param(
+            lambda: [load("assistants_requires_action_part1.sse")],
+            (1, "abandoned"),
+            id="abandoned",
+        ),
+    ],
+)
+def test_required_tool_calls_are_counted_once(bodies: Any, expected: tuple[int, str]) -> None:
+    """The function calls a ``requires_action`` run waits for are counted from its snapshot
+    (``required_action.submit_tool_outputs.tool_calls``), once each: the tool step completing with
+    the same call ids in the continuation adds only calls not counted yet, and a run never resumed
+    (abandoned after the TTL) still counts the calls it asked for."""
+    c = Collect()
+    book = RunBook(c)
+    hints = [None, "run_a100"]
+    for n, body in enumerate(bodies()):
+        play(book, body, t=10.0 * n, api="assistants", hint=hints[n])
+    book.flush(1e6)
+    [finished] = c.of(RunFinished)
+    calls = c.of(ToolCall)
+    assert (len(calls), finished.outcome.status) == expected
+    assert finished.run.tool_calls == expected[0]
+    assert {t.tool_type for t in calls} == {"function"}

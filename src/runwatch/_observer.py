@@ -43,7 +43,7 @@ class Observer:
         incomplete_is_error: mark incomplete runs' spans ERROR (default UNSET with the reason).
         capture_content: opt in to content capture (nothing content-like is recorded otherwise).
         requires_action_ttl: seconds a run may wait for tool outputs before it ends ``abandoned``.
-        raise_errors: re-raise runwatch's own errors (default: only under pytest).
+        raise_errors: re-raise runwatch's own errors (default: only if ``RUNWATCH_RAISE_INTERNAL_ERRORS=1``).
         metrics / traces / logs: turn the built-in sinks on or off.
     """
 

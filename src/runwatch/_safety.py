@@ -1,9 +1,11 @@
 """The one place that swallows runwatch's own failures.
 
 Inside a user's stream runwatch never raises: an exception from a decoder, tracker or sink is
-counted (``runwatch_internal_errors_total{stage}``), logged at debug and dropped. Under pytest
-(or with ``RUNWATCH_RAISE_INTERNAL_ERRORS=1``) it is re-raised instead, so our own tests see bugs
-that production would hide. Tests that prove containment pass ``raise_errors=False``.
+counted (``runwatch_internal_errors_total{stage}``), logged at debug and dropped -- in a user's
+test suite too: merely running under pytest changes nothing. Only when asked explicitly
+(``raise_errors=True``, or ``RUNWATCH_RAISE_INTERNAL_ERRORS=1`` in the environment) is it re-raised
+instead; runwatch's own test suite asks (tests/conftest.py), so it sees bugs that production would
+hide. Tests that prove containment pass ``raise_errors=False``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 from collections.abc import Callable
 from typing import Final
 
@@ -22,11 +23,10 @@ STAGES: Final[tuple[str, ...]] = ("decode", "track", "sink", "adapter", "finaliz
 
 
 def default_raise_errors() -> bool:
-    """True under pytest or when ``RUNWATCH_RAISE_INTERNAL_ERRORS=1``."""
+    """True only when ``RUNWATCH_RAISE_INTERNAL_ERRORS`` is set (to anything but ``0``, ``false``,
+    ``no`` or empty). Being imported by a test runner is not a request to raise."""
     env = os.environ.get("RUNWATCH_RAISE_INTERNAL_ERRORS")
-    if env is not None:
-        return env not in ("", "0", "false", "no")
-    return "pytest" in sys.modules
+    return env is not None and env.strip().lower() not in ("", "0", "false", "no")
 
 
 class Safety:

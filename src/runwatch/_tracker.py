@@ -59,7 +59,7 @@ from ._events import (
 from ._sse import Drop, Frame, Item, SSEDecoder
 from .protocols import Protocol, chat
 from .protocols.assistants import STEP_TERMINAL
-from .protocols.chat import DELTA_MARK, FINISHED, NEEDS_LOOK
+from .protocols.chat import DELTA_MARK, ERROR_MARK, FINISHED, NEEDS_LOOK
 
 Emit = Callable[[Transition], None]
 
@@ -126,6 +126,9 @@ def error_code(payload: JSONObject) -> str:
     code = _str(err, "code")
     if code is not None:
         return code
+    number = _int(err, "code")  # proxies send HTTP statuses (OpenRouter: 400): the reason is its text
+    if number is not None:
+        return str(number)
     kind = _str(err, "type")
     return kind if kind is not None and kind != "error" else "none"
 
@@ -147,6 +150,7 @@ class RunTracker:
         "run",
         "steps",
         "streaming",
+        "tool_call_ids",
         "unknown_status",
     )
 
@@ -167,6 +171,9 @@ class RunTracker:
         # First token seen, no outcome yet: content deltas change nothing (StreamTracker skips
         # them). Kept by first_token() and finish(), the only places that set either.
         self.streaming = False
+        # Ids of the tool calls counted from a requires_action snapshot, so the tool step that
+        # completes after the outputs are in does not count them again. Freed by finish().
+        self.tool_call_ids: set[str] | None = None
 
     @property
     def terminal(self) -> bool:
@@ -239,6 +246,20 @@ class RunTracker:
             self.resume(t)
         self.enter(value, t)
         if kind == "pause":
+            # The calls the run waits for are made now, whether or not it is ever resumed.
+            path = self.proto.required_tool_calls
+            calls = _path(snap, path) if path else None
+            for call in calls if isinstance(calls, list) else ():
+                if not isinstance(call, dict):
+                    continue
+                call_id = _str(call, "id")
+                if call_id is not None:
+                    if self.tool_call_ids is None:
+                        self.tool_call_ids = set()
+                    elif call_id in self.tool_call_ids:
+                        continue
+                    self.tool_call_ids.add(call_id)
+                self.tool_call(self.proto.tool_types.get(str(call.get("type")), "_other"), t)
             self.paused = True
             self.emit(RunPaused(self.run, t))
 
@@ -276,11 +297,8 @@ class RunTracker:
         status = _str(step, "status")
         is_tools = step.get("type") == "tool_calls"
         calls = _path(step, ("step_details", "tool_calls"))
-        tools = (
-            [self.proto.tool_types.get(str(c.get("type")), "_other") for c in calls if isinstance(c, dict)]
-            if isinstance(calls, list)
-            else []
-        )
+        call_dicts = [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+        tools = [self.proto.tool_types.get(str(c.get("type")), "_other") for c in call_dicts]
         phase = self.steps.get(key)
         if phase is None:
             name = "message_creation"
@@ -298,8 +316,10 @@ class RunTracker:
                 # Tool types are often only known once the step is done; sinks may rename the span.
                 phase.tool_type = tools[0]
                 phase.name = f"execute_tool {tools[0]}"
-                for tool in tools:
-                    self.tool_call(tool, t)
+                counted = self.tool_call_ids or ()
+                for call, tool in zip(call_dicts, tools, strict=True):
+                    if _str(call, "id") not in counted:  # not already counted at requires_action
+                        self.tool_call(tool, t)
             self.end_phase(phase, status or "completed", t)
 
     def item_start(self, item: JSONObject, t: float) -> None:
@@ -344,6 +364,7 @@ class RunTracker:
             self.phase = None
         self.paused = False
         self.streaming = False
+        self.tool_call_ids = None
         run.outcome = Outcome(status, reason)
         run.ended_at = t
         self.book.finished(self)
@@ -379,6 +400,11 @@ class RunTracker:
         self.finish("aborted", reason, t)
 
     def _finish_chat(self, t: float) -> None:
+        if any(chat.FINISH_REASONS.get(fr) == "failed" for fr in self.run.finish_reasons):
+            # finish_reason "error" with no error object to name a code (one would have ended the
+            # run already, see StreamTracker._chat_chunk); it outweighs any other choice's.
+            self.finish("failed", "none", t)
+            return
         status: Status = "completed"
         reason = "none"
         for fr in self.run.finish_reasons:
@@ -545,7 +571,12 @@ class StreamTracker:
                         text = body.decode()
                     except UnicodeDecodeError:
                         text = ""
-                    if DELTA_MARK in text and NEEDS_LOOK not in text and FINISHED not in text:
+                    if (
+                        DELTA_MARK in text
+                        and NEEDS_LOOK not in text
+                        and FINISHED not in text
+                        and ERROR_MARK not in text
+                    ):
                         return
             nl = chunk.find(b"\n")
             end = len(chunk) - 2
@@ -606,6 +637,7 @@ class StreamTracker:
                         and chat.DELTA_MARK in data
                         and chat.NEEDS_LOOK not in data
                         and chat.FINISHED not in data
+                        and chat.ERROR_MARK not in data
                     ):
                         continue
                 elif name in names:
@@ -728,10 +760,14 @@ class StreamTracker:
         self._handlers[action](name, t, load, raw)
 
     def done(self, t: float) -> None:
-        """``[DONE]``: the server says the stream is complete."""
+        """``[DONE]``: the server says the stream is complete, and the SDK stops reading there
+        (whatever follows, if it reads it at all while draining, never reaches the caller). The
+        stream's runs are settled now, as the caller saw them: the same outcome whatever the
+        chunking and however much of the rest a drain happens to read."""
         self.done_seen = True
-        if self.api == "chat" and self.current is not None:
-            self.current.end_of_stream("stream_ended", t)
+        for rt in (*self.runs.values(), self.current):
+            if rt is not None:
+                rt.end_of_stream("stream_ended", t)
 
     def close(self, reason: str, t: float) -> None:
         """The stream is over. ``reason``: stream_ended, client_closed, transport_error, cancelled.
@@ -967,6 +1003,11 @@ class StreamTracker:
         usage = _obj(payload.get("usage"))
         if usage is not None:
             rt.set_usage(usage)
+        if payload.get("error"):
+            # An in-band error (a proxy's: OpenRouter) ends the run as an error event does. The
+            # SDK raises on it and closes the stream, so it is the last chunk anyone reads.
+            rt.pending_error = code = error_code(payload)
+            rt.finish("failed", code, t)
 
     def _chat_choice(self, rt: RunTracker, choice: JSONObject, t: float) -> None:
         delta = _obj(choice.get("delta"))
@@ -1159,9 +1200,11 @@ class RunBook:
     def sweep(self, now: float) -> int:
         """End parked runs whose TTL has passed (``abandoned`` for requires_action). Returns count."""
         with self._lock:
+            # A copy first (one C-level step): a collection starting while we iterate could run a
+            # finalizer that parks or resumes a run on this thread (the lock is re-entrant).
             expired = [
                 (key, entry)
-                for key, entry in list(self._parked.items())
+                for key, entry in self._parked.copy().items()
                 if entry[0].parked_until is not None and entry[0].parked_until <= now
             ]
             for key, _ in expired:
@@ -1173,7 +1216,7 @@ class RunBook:
     def flush(self, now: float) -> int:
         """End every parked run now, as if its TTL had passed (replays, shutdown)."""
         with self._lock:
-            for rt, _, _ in list(self._parked.values()):
+            for rt, _, _ in self._parked.copy().values():
                 rt.parked_until = now
         return self.sweep(now)
 

@@ -252,6 +252,7 @@ def obs() -> Iterator[Obs]:
     o = new_obs()
     yield o
     gc.collect()
+    runwatch._observer.wait_finalized()  # finalizers queue; the reaper closes
 
 
 @pytest.fixture

@@ -293,3 +293,66 @@ def test_httpx2_is_the_native_client() -> None:
     from runwatch.adapters.transport import http_module
 
     assert http_module(client._client).__name__ == ("httpx2" if HAS_HTTPX2 else "httpx")
+
+
+def _closing_async_client(module: Any) -> type:
+    class ClosingAsyncClient(module.AsyncClient):  # type: ignore[misc,name-defined]
+        """An async client that also offers a sync ``close()`` (as some wrappers do)."""
+
+        def close(self) -> None:
+            pass
+
+    return ClosingAsyncClient
+
+
+def _aclosing_sync_client(module: Any) -> type:
+    class AClosingClient(module.Client):  # type: ignore[misc,name-defined]
+        """A sync client that also offers an ``aclose()``."""
+
+        async def aclose(self) -> None:
+            pass
+
+    return AClosingClient
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "module", [pytest.param(http, id=http.__name__), pytest.param(httpx, id="plain_httpx")]
+)
+async def test_async_client_subclass_with_close_gets_the_async_tap(obs: Obs, module: Any) -> None:
+    """Whether a client is async is decided by its class (``AsyncClient`` of httpx or httpx2), not
+    by which methods it has: an ``AsyncClient`` subclass that defines ``close()`` is tapped with
+    the async tap, streams unchanged and is observed."""
+    if module is httpx and not HAS_HTTPX2:
+        pytest.skip("httpx is the native client here: the first case covers it")
+    wire = Wire(case_replies("chat_length"), module=module)
+    hc = _closing_async_client(module)(transport=module.MockTransport(wire.async_handler))
+    client = openai.AsyncOpenAI(
+        api_key="sk-test", base_url="http://api.test/v1", max_retries=0, http_client=hc
+    )
+    assert runwatch.instrument(client, obs.observer) is client
+    stream = await client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    assert [e async for e in stream]
+    assert obs.outcomes() == expected_outcomes("chat_length")
+    obs.settled()
+
+
+@pytest.mark.parametrize(
+    "module", [pytest.param(http, id=http.__name__), pytest.param(httpx, id="plain_httpx")]
+)
+def test_sync_client_subclass_with_aclose_gets_the_sync_tap(obs: Obs, module: Any) -> None:
+    """The twin: a sync ``Client`` subclass that defines ``aclose()`` keeps the sync tap."""
+    if module is httpx and not HAS_HTTPX2:
+        pytest.skip("httpx is the native client here: the first case covers it")
+    wire = Wire(case_replies("chat_length"), module=module)
+    hc = _aclosing_sync_client(module)(transport=module.MockTransport(wire.handler))
+    client = openai.OpenAI(api_key="sk-test", base_url="http://api.test/v1", max_retries=0, http_client=hc)
+    assert runwatch.instrument(client, obs.observer) is client
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    assert list(stream)
+    assert obs.outcomes() == expected_outcomes("chat_length")
+    obs.settled()

@@ -231,6 +231,7 @@ async def test_task_cancellation(mode: str) -> None:
     assert cancelled
     assert seen == [ln[7:] for ln in head.decode().splitlines() if ln.startswith("event: ")]
     gc.collect()
+    runwatch._observer.wait_finalized()  # finalizers queue; the reaper closes
     if mode == "bare":
         assert o.outcomes() == []
         return
@@ -248,6 +249,7 @@ def test_dropped_stream_is_client_closed(mode: str) -> None:
     next(it), next(it)
     del s, it
     gc.collect()
+    runwatch._observer.wait_finalized()  # finalizers queue; the reaper closes
     assert o.outcomes() == [("responses", "aborted", "client_closed", 1.0)]
     o.settled()
 
@@ -274,4 +276,34 @@ def test_raising_sink_never_reaches_caller(mode: str) -> None:
     assert o.value("runwatch_internal_errors_total", stage="sink") == len(got)
     assert got[0] == "RunStarted"
     assert got[-1] == "RunFinished"
+    o.settled()
+
+
+@pytest.mark.parametrize("mode", MODES[1:])
+def test_stream_collected_while_its_thread_holds_the_run_book_lock_does_not_deadlock(mode: str) -> None:
+    """A finalizer runs wherever the collector does: here while the very thread that drops the
+    stream is inside the run book's lock (where a collection can start). Ending the dropped run
+    takes that lock again: it must be re-entrant (the first release's was not: a deadlock)."""
+    import threading
+
+    o = new_obs()
+    lock = o.observer.book._lock
+    client = drivers.setup(make_client(Wire(case_replies("responses_completed"))), mode, o.observer)
+    s = drivers.wrap(client.responses.create(model="m", input="hi", stream=True), mode, o.observer)
+    it = iter(s)
+    next(it), next(it)
+    done = threading.Event()
+
+    def drop() -> None:
+        nonlocal s, it
+        with lock:
+            del s, it
+            gc.collect()
+        done.set()
+
+    worker = threading.Thread(target=drop, daemon=True)
+    worker.start()
+    assert done.wait(5), "dropping a stream inside the run book lock deadlocked"
+    runwatch._observer.wait_finalized()
+    assert o.outcomes() == [("responses", "aborted", "client_closed", 1.0)]
     o.settled()

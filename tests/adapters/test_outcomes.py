@@ -607,3 +607,20 @@ def test_task_cancelled_between_events_is_cancelled() -> None:
     runwatch._observer.wait_finalized()
     assert runs(obs) == {("chat", "gpt-4o-mini", "aborted", "cancelled"): 1}
     obs.settled()
+
+
+# ------------------------------------------------------------- 8. [DONE] in a Responses stream
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("chunk", [7, 97, 100_000], ids=["7B", "97B", "whole"])
+def test_done_mid_responses_stream_is_one_outcome_whatever_the_chunking(mode: str, chunk: int) -> None:
+    """``data: [DONE]`` in the middle of a Responses stream: the SDK stops there (and may drain
+    the rest unseen by the caller). The run ends as the caller saw it, aborted / stream_ended with
+    ``missing_terminal``, for every chunking (it used to depend on how much a drain read)."""
+    from runwatch.testing import split_frames
+
+    frames = split_frames(responses_stream("completed", response_id="resp_d1", t0=T0))
+    body = b"".join(frames[:6]) + b"data: [DONE]\n\n" + b"".join(frames[6:])
+    obs, _ = both(mode, [Answer(body, chunk=chunk)], [responses_streaming])
+    assert runs(obs) == {("responses", "gpt-4o", "aborted", "stream_ended"): 1}
+    assert anomalies(obs).get("missing_terminal") == 1
+    obs.settled()

@@ -113,7 +113,7 @@ def check(case: tuple[str | None, bytes, list[int]]) -> None:
         assert split.oversized == whole.oversized
 
     # 1 + 2. the whole pipeline never raises and settles everything.
-    rig = make_rig(logger=quiet_logger())
+    rig = make_rig(raise_errors=True, logger=quiet_logger())  # property 1, standalone too
     session = rig.observer.stream(api)  # type: ignore[arg-type]
     for c in chunks:
         session.feed_bytes(c)

@@ -220,6 +220,7 @@ def test_garbage_collected_sync_stream(api: str) -> None:
     assert rig.in_progress() == 1
     del it, stream
     gc.collect()
+    runwatch._observer.wait_finalized()  # finalizers queue; the reaper closes
     assert rig.recorder.outcomes() == [("aborted", "client_closed")]
     rig.settled()
 
@@ -240,10 +241,12 @@ def test_garbage_collected_async_stream(api: str) -> None:
         assert rig.in_progress() == 1
         del it, stream
         gc.collect()
+        runwatch._observer.wait_finalized()  # finalizers queue; the reaper closes
         await asyncio.sleep(0)
 
     asyncio.run(main())
     gc.collect()
+    runwatch._observer.wait_finalized()  # finalizers queue; the reaper closes
     assert len(rig.recorder.finished) == 1
     assert rig.recorder.finished[0].outcome.status == "aborted"
     assert rig.recorder.finished[0].outcome.reason in ("client_closed", "cancelled")

@@ -3,8 +3,9 @@ httpx2.MockTransport), straight into a StreamSession (the tap's own path), and t
 ``runwatch._replay.replay``.
 
 Containment is proven with ``Observer(raise_errors=False)`` (nothing raises into the caller) AND
-with the default observer, which re-raises internal errors under pytest: passing with the default
-proves there was no internal error at all on that input.
+with the default observer, which re-raises internal errors in runwatch's own suite (tests/conftest.py
+sets ``RUNWATCH_RAISE_INTERNAL_ERRORS=1``): passing with the default proves there was no internal
+error at all on that input.
 """
 
 from __future__ import annotations

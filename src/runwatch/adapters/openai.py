@@ -15,6 +15,7 @@ from typing import Any, Final
 from .._endpoints import Endpoint, classify
 from .._events import JSONObject, PayloadLoader
 from .._observer import Observer, StreamSession, default_observer
+from ..protocols import chat
 from .transport import MARK, close_reason, http_module, read_request, wrap_transport
 
 _ATTR: Final = "_runwatch_original_transports"
@@ -47,7 +48,8 @@ def instrument(client: Any, observer: Observer | None = None) -> Any:
         return client
     observer = observer or default_observer()
     module = http_module(http)
-    is_async = hasattr(http, "aclose") and not hasattr(http, "close")
+    # By class, not by methods: an AsyncClient subclass may well define a close() of its own.
+    is_async = isinstance(http, module.AsyncClient)
     original = (http._transport, dict(http._mounts))
     http._transport = wrap_transport(http._transport, observer, module, is_async)
     http._mounts = {
@@ -104,11 +106,8 @@ def _shape(cls: type) -> str:
 
 
 def _chat_chunk(obj: Any) -> tuple[str, PayloadLoader, Any]:
-    choices = obj.choices or []
-    plain = obj.usage is None and all(
-        c.finish_reason is None and not getattr(c.delta, "tool_calls", None) for c in choices
-    )
-    name = "chat.completion.chunk.delta" if plain and choices else "chat.completion.chunk"
+    plain = chat.plain_chunk(obj)
+    name = "chat.completion.chunk.delta" if plain else "chat.completion.chunk"
     return name, _dump(obj), None if plain else obj
 
 

@@ -46,6 +46,8 @@ class Protocol:
     run_key: str | None = None
     #: Span-friendly names of tool types, by the item/tool "type" the protocol uses.
     tool_types: dict[str, str] = field(default_factory=dict)
+    #: Where a paused run's snapshot lists the tool calls it waits for (empty: nowhere).
+    required_tool_calls: tuple[str, ...] = ()
 
 
 #: Terminal statuses every protocol shares with runwatch's own vocabulary.

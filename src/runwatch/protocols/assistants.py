@@ -62,6 +62,7 @@ PROTOCOL = Protocol(
         "code_interpreter": "code_interpreter",
         "file_search": "file_search",
     },
+    required_tool_calls=("required_action", "submit_tool_outputs", "tool_calls"),
 )
 
 #: Step statuses that end a step's phase.

@@ -19,6 +19,8 @@ FINISH_REASONS: Final[dict[str, str]] = {
     "function_call": "completed",
     "length": "incomplete",
     "content_filter": "incomplete",
+    # A proxy's in-band error (OpenRouter); its error object, when there is one, names the code.
+    "error": "failed",
 }
 
 #: A compact chunk whose choices have not finished and carry no tool call is a plain delta.
@@ -27,20 +29,61 @@ DELTA_MARK: Final = '"finish_reason":null'
 # costs a parse, never a wrong answer.
 NEEDS_LOOK: Final = "_call"
 #: A finished choice beside an unfinished one (n > 1 in one chunk) needs a look too. Model text
-#: cannot forge either mark: inside a JSON string its quotes are escaped.
+#: cannot forge any mark: inside a JSON string its quotes are escaped.
 FINISHED: Final = '"finish_reason":"'
+#: So does an in-band error: OpenRouter sends ``"error": {...}`` beside an unfinished choice (the
+#: delta mark) as well as beside ``"finish_reason":"error"``. An ``"error"`` anywhere else only
+#: costs a parse.
+ERROR_MARK: Final = '"error"'
 
 
 def plain_delta(data: str) -> bool:
     """True if the compact chunk ``data`` is a plain content delta (nothing to learn from it)."""
-    return DELTA_MARK in data and NEEDS_LOOK not in data and FINISHED not in data
+    return DELTA_MARK in data and NEEDS_LOOK not in data and FINISHED not in data and ERROR_MARK not in data
 
 
 def plain_deltas(values: list[str], text: str) -> bool:
     """True if every chunk in ``values`` is a plain content delta (:func:`plain_delta`). ``text``
     holds them all (and nothing else but SSE syntax), so the two marks no chunk may have are
     looked for in one scan each; the mark each chunk needs, in each."""
-    return all(map(contains, values, repeat(DELTA_MARK))) and NEEDS_LOOK not in text and FINISHED not in text
+    return (
+        all(map(contains, values, repeat(DELTA_MARK)))
+        and NEEDS_LOOK not in text
+        and FINISHED not in text
+        and ERROR_MARK not in text
+    )
+
+
+def _get(obj: object, key: str) -> object:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
+def plain_chunk(chunk: object) -> bool:
+    """True if the parsed chunk ``chunk`` (the SDK's ``ChatCompletionChunk``, or a dict) is a plain
+    content delta, the parsed twin of :func:`plain_delta`: it has choices, none of them finished or
+    carries a tool call or a legacy function call, and it has no usage and no error.
+
+    >>> plain_chunk({"choices": [{"delta": {"content": "Hi"}, "finish_reason": None}]})
+    True
+    >>> plain_chunk({"choices": [{"delta": {"function_call": {"name": "f"}}, "finish_reason": None}]})
+    False
+    """
+    if isinstance(chunk, dict):
+        choices, usage, error = chunk.get("choices"), chunk.get("usage"), chunk.get("error")
+    else:
+        choices, usage = getattr(chunk, "choices", None), getattr(chunk, "usage", None)
+        # A parsed model keeps the keys it does not declare (a proxy's ``error``) as extras.
+        extra = getattr(chunk, "model_extra", None)
+        error = extra.get("error") if isinstance(extra, dict) else None
+    if not isinstance(choices, list) or not choices or usage is not None or error:
+        return False
+    for choice in choices:
+        if _get(choice, "finish_reason") is not None:
+            return False
+        delta = _get(choice, "delta")
+        if delta is not None and (_get(delta, "tool_calls") or _get(delta, "function_call")):
+            return False
+    return True
 
 
 _STATUSES: dict[str, tuple[StatusKind, str]] = {"in_progress": ("phase", "in_progress")}
