@@ -34,8 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from runwatch._events import Transition
-from runwatch._sse import SSEDecoder
-from runwatch._tracker import RunBook
+from runwatch._tracker import RunBook, Skipper
 
 TARGET = 500_000  # delta events per second, one core
 WORDS = (" The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", ".", "\n", " ok")
@@ -179,17 +178,16 @@ def run_runwatch(chunks: list[bytes]) -> tuple[float, int, int]:
     transitions: list[Transition] = []
     book = RunBook(transitions.append)
     stream = book.stream(None, 0.0)
-    decoder = SSEDecoder()
-    # The production path (StreamSession.feed_bytes -> StreamTracker.feed_chunk): a chunk that is
-    # one whole delta frame is skipped on its bytes; other chunks are decoded into tuples, and
-    # deltas after the first token are skipped on their name without building a Frame.
-    feed = stream.feed_chunk
+    skipper = Skipper(stream)
+    # The production path (StreamSession.feed_bytes -> Skipper.feed): a chunk that is one whole
+    # delta frame is skipped on its bytes; other chunks are decoded into tuples, and deltas after
+    # the first token are skipped on their name without building a Frame.
+    feed = skipper.feed
     clock = time.time
     t0 = time.process_time()
     for chunk in chunks:
-        feed(decoder, chunk, clock)
-    for f in decoder.end():
-        stream.frame(f, 1.0)
+        feed(chunk, clock)
+    skipper.end(1.0)
     stream.close("stream_ended", 2.0)
     elapsed = time.process_time() - t0
     n = b"".join(chunks).count(b"\n\n")  # every frame ends with a blank line (maybe split over chunks)

@@ -47,7 +47,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry  # noqa: E402
 
 import runwatch  # noqa: E402
-from runwatch.testing import assistants_run, chat_stream, responses_stream  # noqa: E402
+from runwatch.builders import assistants_run, chat_stream, responses_stream  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # the SDK's Assistants warning
 
@@ -294,7 +294,7 @@ def _json_client(obj: dict[str, Any]) -> openai.OpenAI:
 def nonstreaming(calls: int, reps: int) -> dict[str, Any]:
     """``create`` without ``stream=True``: what runwatch adds per call (parsing the run object
     once more, a run's transitions through every sink). Each repetition makes ``calls`` calls."""
-    from runwatch.testing import response_object
+    from runwatch.builders import response_object
 
     text = "lorem ipsum dolor sit amet " * 40  # ~1 KiB answer
     chat_obj = {

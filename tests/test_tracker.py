@@ -32,7 +32,7 @@ from runwatch._events import (
 )
 from runwatch._replay import replay
 from runwatch._sse import Frame, SSEDecoder
-from runwatch._tracker import CLOSE_REASONS, DEFAULT_TTL, RunBook, StreamTracker
+from runwatch._tracker import CLOSE_REASONS, DEFAULT_TTL, RunBook, Skipper, StreamTracker
 from runwatch.testing import split_frames
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -772,17 +772,18 @@ def _both_paths(
     chunks: list[bytes], api: Any = None, max_frame_bytes: int = 16 * 1024 * 1024
 ) -> tuple[list[Transition], list[Transition]]:
     """Transitions of the plain path (``SSEDecoder.feed`` + ``frame`` per frame) and of the
-    production path (``StreamTracker.feed_chunk``), chunk ``n`` arriving at time ``n``."""
+    production path (``runwatch._skip.Skipper.feed``), chunk ``n`` arriving at time ``n``."""
     results = []
     for hot in (False, True):
         c = Collect()
         book = RunBook(c)
         stream = book.stream(api, 0.0)
         decoder = SSEDecoder(max_frame_bytes)
+        skipper = Skipper(stream, decoder)
         for n, chunk in enumerate(chunks):
             t = float(n)
             if hot:
-                stream.feed_chunk(decoder, chunk, lambda t=t: t)  # type: ignore[misc]
+                skipper.feed(chunk, lambda t=t: t)  # type: ignore[misc]
             else:
                 for frame in decoder.feed(chunk):
                     stream.frame(frame, t)
@@ -798,8 +799,8 @@ def _both_paths(
 
 @pytest.mark.parametrize("chunk_size", [0, 1, 7, 4096, 1 << 20])
 def test_hot_path_matches_frame_path_on_every_transcript(chunk_size: int) -> None:
-    """The production hot path (`StreamTracker.feed_chunk`: whole delta frames skipped on their
-    bytes, then `SSEDecoder.feed_items` + `StreamTracker.frames`, which skips deltas after the first
+    """The production hot path (`Skipper.feed`: whole delta frames skipped on their
+    bytes, then `SSEDecoder.feed_items` + `Skipper.frames`, which skips deltas after the first
     token without building Frames) emits exactly the transitions of the plain path (`feed` +
     `frame`) for every recorded transcript, whatever the chunking (0: one frame per chunk, as a
     server that flushes per event sends them)."""
@@ -1042,22 +1043,22 @@ def test_deltas_after_the_first_token_never_reach_frames(
         "chat": lambda: chat_stream(deltas=500),
     }[api]()
     seen: list[object] = []
-    original = StreamTracker.frames
+    original = Skipper.frames
 
-    def spy(self: StreamTracker, items: list[Any], t: float) -> None:
+    def spy(self: Skipper, items: list[Any], t: float) -> None:
         seen.extend(items)
         original(self, items, t)
 
-    monkeypatch.setattr(StreamTracker, "frames", spy)
+    monkeypatch.setattr(Skipper, "frames", spy)
     stream = RunBook(Collect()).stream(None, 0.0)
-    decoder = SSEDecoder()
+    skipper = Skipper(stream)
     chunks = (
         split_frames(body)
         if not chunk_size
         else [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
     )
     for chunk in chunks:
-        stream.feed_chunk(decoder, chunk, lambda: 1.0)
+        skipper.feed(chunk, lambda: 1.0)
     stream.close("stream_ended", 2.0)
 
     def is_delta(item: Any) -> bool:

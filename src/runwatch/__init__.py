@@ -5,64 +5,47 @@
 
 Every run then gets an OpenTelemetry span (and child spans per phase), Prometheus metrics by
 terminal status and incomplete reason, and structlog events. See README.md.
+
+The public API: what this module exports, :mod:`runwatch.events` (what a sink receives),
+:mod:`runwatch.sinks` (the built-in sinks and the ``Sink`` protocol) and :mod:`runwatch.testing`
+(helpers for your own tests). :mod:`runwatch.lowlevel` holds the decoder, the tracker and the
+sessions: low-level and unstable.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import importlib
+from typing import Any
 
-from ._events import (
-    Anomaly,
-    Event,
-    FirstToken,
-    Outcome,
-    Phase,
-    PhaseEnded,
-    PhaseStarted,
-    RequestFailed,
-    Run,
-    RunFinished,
-    RunPaused,
-    RunResumed,
-    RunStarted,
-    ToolCall,
-    Transition,
-    Usage,
-)
-from ._observer import Observer, StreamSession, default_observer, set_default_observer
-from ._sse import Frame, SSEDecoder
-from ._tracker import RunBook, StreamTracker
-
-if TYPE_CHECKING:
-    from .sinks import Sink
+from ._observer import Observer
 
 __version__ = "0.1.0"
 
 
 def instrument(client: Any, observer: Observer | None = None) -> Any:
-    """Tap an existing OpenAI client's transport; returns the same client. See adapters.openai."""
-    from .adapters.openai import instrument as _instrument
+    """Tap an existing OpenAI client's transport; returns the same client. See adapters.install."""
+    from .adapters.install import instrument as _instrument
 
     return _instrument(client, observer)
 
 
 def uninstrument(client: Any) -> Any:
     """Undo :func:`instrument`; returns the same client."""
-    from .adapters.openai import uninstrument as _uninstrument
+    from .adapters.install import uninstrument as _uninstrument
 
     return _uninstrument(client)
 
 
 def watch(stream: Any, observer: Observer | None = None) -> Any:
     """Observe an SDK stream or stream manager; yields the identical objects, adds ``.final``."""
-    from .adapters.openai import watch as _watch
+    from .adapters.watch import watch as _watch
 
     return _watch(stream, observer)
 
 
 def handler(event_handler: Any, observer: Observer | None = None) -> Any:
     """Observe an AssistantEventHandler; returns the same handler object."""
-    from .adapters.openai import handler as _handler
+    from .adapters.handler import handler as _handler
 
     return _handler(event_handler, observer)
 
@@ -75,43 +58,22 @@ def add_trace_ids(logger: Any, method_name: str, event_dict: Any) -> Any:
 
 
 __all__ = [
-    "Anomaly",
-    "Event",
-    "FirstToken",
-    "Frame",
     "Observer",
-    "Outcome",
-    "Phase",
-    "PhaseEnded",
-    "PhaseStarted",
-    "RequestFailed",
-    "Run",
-    "RunBook",
-    "RunFinished",
-    "RunPaused",
-    "RunResumed",
-    "RunStarted",
-    "SSEDecoder",
-    "Sink",
-    "StreamSession",
-    "StreamTracker",
-    "ToolCall",
-    "Transition",
-    "Usage",
     "__version__",
     "add_trace_ids",
-    "default_observer",
+    "events",
     "handler",
     "instrument",
-    "set_default_observer",
+    "testing",
     "uninstrument",
     "watch",
 ]
 
+#: Submodules loaded on first attribute access, so that ``import runwatch`` stays fast.
+_LAZY_SUBMODULES = frozenset({"events", "lowlevel", "testing"})
+
 
 def __getattr__(name: str) -> Any:
-    if name == "Sink":
-        from .sinks import Sink
-
-        return Sink
-    raise AttributeError(name)
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

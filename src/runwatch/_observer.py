@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from ._events import Anomaly, Api, JSONObject, PayloadLoader, RequestFailed, Transition
 from ._safety import Safety
 from ._sse import SSEDecoder
-from ._tracker import DEFAULT_TTL, RunBook, StreamTracker
+from ._tracker import DEFAULT_TTL, RunBook, Skipper, StreamTracker
 
 if TYPE_CHECKING:
     from .sinks import Sink
@@ -193,7 +193,7 @@ class StreamSession:
     idempotent and settles every run of the stream.
     """
 
-    __slots__ = ("__weakref__", "_broken", "closed", "decoder", "observer", "tracker")
+    __slots__ = ("__weakref__", "_broken", "closed", "observer", "skipper", "tracker")
 
     def __init__(  # noqa: PLR0917 - built only by Observer.stream
         self,
@@ -207,7 +207,7 @@ class StreamSession:
         self.observer = observer
         self.closed = False
         self._broken = False
-        self.decoder: SSEDecoder | None = None
+        self.skipper: Skipper | None = None  # made by the first bytes (SDK objects need none)
         self.tracker: StreamTracker = observer.book.stream(
             api,
             time.time() if started_at is None else started_at,
@@ -226,10 +226,10 @@ class StreamSession:
         if self._broken or self.closed:
             return
         try:
-            decoder = self.decoder
-            if decoder is None:
-                decoder = self.decoder = SSEDecoder()
-            self.tracker.feed_chunk(decoder, chunk, time.time)
+            skipper = self.skipper
+            if skipper is None:
+                skipper = self.skipper = Skipper(self.tracker)
+            skipper.feed(chunk, time.time)
         except Exception as exc:
             self._fail("track", exc)
 
@@ -256,21 +256,23 @@ class StreamSession:
         self.closed = True
         try:
             now = time.time()
-            decoder = self.decoder
-            if decoder is not None and not self._broken:
-                for f in decoder.end():
-                    self.tracker.frame(f, now)
-                if decoder.oversized:
+            skipper = self.skipper
+            if skipper is not None and not self._broken:
+                oversized = skipper.end(now)
+                if oversized:
                     self.observer.emit(
-                        Anomaly(
-                            self.tracker.api, "oversized_frame", None, now, f"{decoder.oversized} dropped"
-                        )
+                        Anomaly(self.tracker.api, "oversized_frame", None, now, f"{oversized} dropped")
                     )
             self.tracker.close(reason, now)
             if self.observer.book.parked:
                 self.observer._ensure_sweeper()
         except Exception as exc:
             self.observer.safety.report("finalize", exc)
+
+    @property
+    def decoder(self) -> SSEDecoder | None:
+        """The SSE decoder of this stream's bytes (None until the first bytes)."""
+        return self.skipper.decoder if self.skipper is not None else None
 
     @property
     def passive(self) -> bool:

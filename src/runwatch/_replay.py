@@ -103,7 +103,7 @@ def replay(
 ) -> Replay:
     """Replay bodies as consecutive streams; returns what was concluded.
 
-    >>> from runwatch.testing import chat_stream  # doctest: +SKIP
+    >>> from runwatch.builders import chat_stream  # doctest: +SKIP
     >>> replay([chat_stream("length")]).runs[0].outcome  # doctest: +SKIP
     Outcome(status='incomplete', reason='length')
     """

@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 import runwatch
+from runwatch.events import Transition
 
 from . import drivers
 from .conftest import DATA, EXPECTED, Reply, Wire, case_replies, http, make_client, new_obs
@@ -261,10 +262,10 @@ def test_raising_sink_never_reaches_caller(mode: str) -> None:
     other sinks (built-in and user) still receive every transition."""
     got: list[str] = []
 
-    def boom(t: runwatch.Transition) -> None:
+    def boom(t: Transition) -> None:
         raise RuntimeError("sink down")
 
-    def good(t: runwatch.Transition) -> None:
+    def good(t: Transition) -> None:
         got.append(type(t).__name__)
 
     name = "responses_incomplete_max_output_tokens"

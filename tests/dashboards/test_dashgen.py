@@ -1,4 +1,5 @@
-"""The generator: input validation, selector injection, dashboard structure, YAML output."""
+"""The generator: input validation, selector injection, the panel table, dashboard structure,
+YAML output."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import yaml
 from dash_support import RAW_METRIC, REPO, dashboard_exprs, rule_exprs
 
 from runwatch import _dashgen
+from runwatch._dashgen import panels, selector
+from runwatch._dashgen.rules import document
+from runwatch._dashgen.yamltext import to_yaml
 
 # Labels of each metric (DESIGN.md, Metrics table): which panel targets must use $api / $model.
 HAS_API = {
@@ -212,11 +216,11 @@ def test_dashboard_json_is_stable_json() -> None:
 
 def test_rules_yaml_parses_to_the_rules_document() -> None:
     """The hand-rolled YAML emitter round-trips the whole rules document through PyYAML."""
-    doc = _dashgen._rules_doc(
+    doc = document(
         objective=0.03, failure_objective=0.01, sel='job="a\\"b"', min_runs=7, spike_ratio=0.2,
         runbook_url="https://example.com/runbook.md",
     )  # fmt: skip
-    assert yaml.safe_load(_dashgen._yaml(doc)) == doc
+    assert yaml.safe_load(to_yaml(doc)) == doc
 
 
 def test_yaml_scalars_round_trip() -> None:
@@ -230,7 +234,7 @@ def test_yaml_scalars_round_trip() -> None:
         "n": 3,
         "f": 0.25,
     }
-    assert yaml.safe_load(_dashgen._yaml(doc)) == doc
+    assert yaml.safe_load(to_yaml(doc)) == doc
 
 
 def test_objectives_reach_the_thresholds() -> None:
@@ -273,3 +277,75 @@ def test_runbook_has_a_section_per_alert() -> None:
                 assert rule["annotations"]["description"]
                 if "api_reason:" in rule["expr"]:
                     assert "{{ $labels.reason }}" in rule["annotations"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("expr", "want"),
+    [
+        pytest.param("rate(runwatch_runs_total[5m])", 'rate(runwatch_runs_total{job="a"}[5m])', id="bare"),
+        pytest.param('runwatch_runs_total{api="chat"}', 'runwatch_runs_total{job="a",api="chat"}',
+                     id="braces"),
+        pytest.param("api:runwatch_runs:rate5m / api:runwatch_runs_failed:ratio_rate1h",
+                     "api:runwatch_runs:rate5m / api:runwatch_runs_failed:ratio_rate1h", id="recorded"),
+        pytest.param('ALERTS{alertname=~"runwatch_runs_total"}', 'ALERTS{alertname=~"runwatch_runs_total"}',
+                     id="quoted-value"),
+        pytest.param('x{a="q\\"runwatch_tokens_total"} + runwatch_tokens_total',
+                     'x{a="q\\"runwatch_tokens_total"} + runwatch_tokens_total{job="a"}', id="escaped-quote"),
+        pytest.param("runwatch_x_bucket offset 1d", 'runwatch_x_bucket{job="a"} offset 1d', id="offset"),
+    ],
+)  # fmt: skip
+def test_scope_puts_the_selector_into_raw_metrics_only(expr: str, want: str) -> None:
+    """scope() scopes raw runwatch metrics, selector first; recorded series and label values
+    that merely look like metric names stay as they are; an empty selector changes nothing."""
+    assert selector.scope(expr, 'job="a"') == want
+    assert selector.scope(expr, "") == expr
+
+
+def test_panel_table_is_a_valid_grid() -> None:
+    """The table's panels fit the 24-column grid without overlapping, rows span the width at the
+    line after the panels above them, titles are unique, and every panel has queries."""
+    taken: set[tuple[int, int]] = set()
+    bottom = 0
+    titles = []
+    for item in panels.PANELS:
+        titles.append(item.title)
+        if isinstance(item, panels.Row):
+            assert item.y == bottom, item.title
+            cells = {(x, item.y) for x in range(24)}
+        else:
+            x, y, w, h = item.grid
+            assert min(x, y) >= 0, item.title
+            assert w > 0, item.title
+            assert h > 0, item.title
+            assert x + w <= 24, item.title
+            assert item.queries, item.title
+            cells = {(i, j) for i in range(x, x + w) for j in range(y, y + h)}
+        assert not cells & taken, item.title
+        taken |= cells
+        bottom = max(j for _, j in taken) + 1
+    assert len(titles) == len(set(titles))
+
+
+def test_exemplars_on_the_histograms_that_carry_them() -> None:
+    """The run duration and time-to-first-token panels ask for exemplars (trace_id links, see
+    docs/runbook.md); targets of other panels do not."""
+    for panel in _dashgen.build_dashboard()["panels"]:  # type: ignore[attr-defined]
+        wanted = panel["title"] in {"Run duration", "Time to first token"}
+        for target in panel.get("targets", []):
+            assert target.get("exemplar", False) is wanted, panel["title"]
+
+
+def test_dashboard_template_lists_every_panel_of_the_table() -> None:
+    """The shipped template has the table's panels in order: ids, titles, types, units, grid
+    positions, queries and legends (the template is the table rendered, not a second source)."""
+    shipped = _dashgen.build_dashboard()["panels"]  # type: ignore[index]
+    assert [p["id"] for p in shipped] == list(range(1, len(panels.PANELS) + 1))
+    for panel, spec in zip(shipped, panels.PANELS, strict=True):
+        assert panel["title"] == spec.title
+        if isinstance(spec, panels.Row):
+            assert (panel["type"], panel["gridPos"]) == ("row", {"x": 0, "y": spec.y, "w": 24, "h": 1})
+            continue
+        assert panel["type"] == spec.kind
+        assert panel["fieldConfig"]["defaults"]["unit"] == spec.unit
+        assert tuple(panel["gridPos"][k] for k in "xywh") == spec.grid
+        assert [(t["expr"], t["legendFormat"]) for t in panel["targets"]] == list(spec.queries)

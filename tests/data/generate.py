@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/data/generate.py
 
-Transcripts are built with :mod:`runwatch.testing`, so they are byte-for-byte reproducible; the
+Transcripts are built with :mod:`runwatch.builders`, so they are byte-for-byte reproducible; the
 expected outcomes are declared here by hand, independently of the builders, from the semantics in
 ``README.md``. Hand-written transcripts (``HANDWRITTEN``) are never overwritten; their expectations
 live here too so that ``expected.json`` covers every file.
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runwatch import testing as t
+from runwatch import builders as t
 
 HERE = Path(__file__).resolve().parent
 

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from reliability_support import make_rig, quiet_logger  # noqa: E402
 
-from runwatch import RunFinished, RunStarted  # noqa: E402
 from runwatch._sse import SSEDecoder  # noqa: E402
+from runwatch.events import RunFinished, RunStarted  # noqa: E402
 from runwatch.testing import (  # noqa: E402
     agent_session_events,
     assistants_run,

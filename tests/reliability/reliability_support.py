@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry
 
 import runwatch
-from runwatch import Anomaly, RunFinished, RunStarted, Transition
+from runwatch.events import Anomaly, RunFinished, RunStarted, Transition
 from runwatch.testing import (
     agent_session_events,
     assistants_run,

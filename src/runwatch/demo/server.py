@@ -3,7 +3,7 @@
 It speaks just enough of the API for the real ``openai`` SDK to run every streaming path end to
 end: Assistants runs (streamed, polled, tool-output continuations), Responses (foreground,
 background, resume with ``starting_after``), Chat Completions and agent sessions. Bodies come from
-:mod:`runwatch.testing`, so the demo, the recorded transcripts and users' tests share one source of
+:mod:`runwatch.builders`, so the demo, the recorded transcripts and users' tests share one source of
 wire truth. Which scenario a request gets: the ``x-runwatch-scenario`` header if present, else a
 seeded pick from the server's :class:`~runwatch.demo.scenarios.Mix`.
 
@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from runwatch import testing
+from runwatch import builders
 from runwatch.demo.scenarios import DEFAULT_MIX, Mix, resolve
 
 __all__ = ["SCENARIO_HEADER", "DemoServer", "Timing"]
@@ -306,7 +306,7 @@ class DemoServer:
         self._runs.put(state.run_id, state)
         if not body.get("stream"):
             return state, None
-        return state, testing.assistants_run(
+        return state, builders.assistants_run(
             scenario,
             run_id=state.run_id,
             thread_id=state.thread_id,
@@ -324,7 +324,7 @@ class DemoServer:
         state.started = time.monotonic()
         if not body.get("stream"):
             return None
-        return testing.assistants_continuation(
+        return builders.assistants_continuation(
             "completed",
             run_id=state.run_id,
             thread_id=state.thread_id,
@@ -346,9 +346,9 @@ class DemoServer:
             "t0": state.t0,
         }
         if elapsed < timing.queue:
-            return testing.run_object(status="queued", started=state.submitted, **ids)
+            return builders.run_object(status="queued", started=state.submitted, **ids)
         if elapsed < timing.queue + timing.work:
-            return testing.run_object(status="in_progress", started=True, **ids)
+            return builders.run_object(status="in_progress", started=True, **ids)
         end = state.t0 + max(1, round(timing.queue + timing.work))
         usage = {"prompt_tokens": 42, "completion_tokens": timing.deltas, "total_tokens": 42 + timing.deltas}
         scenario = state.scenario
@@ -365,15 +365,17 @@ class DemoServer:
                     ]
                 },
             }
-            return testing.run_object(status="requires_action", started=True, required_action=required, **ids)
+            return builders.run_object(
+                status="requires_action", started=True, required_action=required, **ids
+            )
         status, reason = (
-            ("completed", None) if scenario == "requires_action" else testing.parse_outcome(scenario)
+            ("completed", None) if scenario == "requires_action" else builders.parse_outcome(scenario)
         )
         if status == "error":  # polling has no error events: the run object says failed
             status = "failed"
         if status == "aborted":  # nobody finishes it: the API expires it
             status = "expired"
-        return testing.run_object(
+        return builders.run_object(
             status=status,
             started=True,
             ended_at=end,
@@ -399,8 +401,8 @@ class DemoServer:
             started=time.monotonic(),
         )
         tool = "web_search_call" if scenario == "completed" and timing.deltas % 4 == 0 else None
-        state.frames = testing.split_frames(
-            testing.responses_stream(
+        state.frames = builders.split_frames(
+            builders.responses_stream(
                 _responses_outcome(scenario),
                 response_id=state.response_id,
                 model=state.model,
@@ -423,7 +425,7 @@ class DemoServer:
         """The response object now (background polling) or at its end (``final``)."""
         elapsed = time.monotonic() - state.started
         if not final and elapsed < state.timing.queue:
-            return testing.response_object(
+            return builders.response_object(
                 response_id=state.response_id,
                 model=state.model,
                 status="queued",
@@ -431,7 +433,7 @@ class DemoServer:
                 background=state.background,
             )
         if not final and elapsed < state.timing.queue + state.timing.work:
-            return testing.response_object(
+            return builders.response_object(
                 response_id=state.response_id,
                 model=state.model,
                 status="in_progress",
@@ -448,7 +450,7 @@ class DemoServer:
         # No terminal lifecycle event (aborted, error-only): report what the API would on a GET.
         status = "failed" if state.scenario.startswith("error:") else "in_progress"
         code = state.scenario.partition(":")[2] or None
-        return testing.response_object(
+        return builders.response_object(
             response_id=state.response_id,
             model=state.model,
             status=status,
@@ -469,7 +471,7 @@ class DemoServer:
             return (
                 scenario,
                 timing,
-                testing.chat_stream(
+                builders.chat_stream(
                     finish,
                     id=cid,
                     model=model,
@@ -479,7 +481,7 @@ class DemoServer:
                     t0=int(time.time()),
                 ),
             )
-        text = "".join(testing._text(timing.deltas))
+        text = "".join(builders.text_deltas(timing.deltas))
         message: JSON = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
         if tool_calls:
             message = {
@@ -530,7 +532,7 @@ class DemoServer:
         return state
 
     def session_object(self, state: _SessionState, status: str = "idle") -> JSON:
-        return testing.agent_session_object(
+        return builders.agent_session_object(
             session_id=state.session_id, model=state.model, status=status, t0=state.t0
         )
 
@@ -540,7 +542,7 @@ class DemoServer:
         with state.lock:
             turn_no = state.turns = state.turns + 1
             first = state.events
-            body = testing.agent_session_events(
+            body = builders.agent_session_events(
                 [scenario],
                 session_id=state.session_id,
                 model=state.model,
@@ -550,7 +552,7 @@ class DemoServer:
                 session_created=created,
                 first_event=first,
             )
-            frames = testing.split_frames(body)
+            frames = builders.split_frames(body)
             state.events += len(frames)
         return frames
 
@@ -732,7 +734,7 @@ class _Handler(BaseHTTPRequestHandler):
         if stream is None:
             self._send_json(demo.run_snapshot(state), headers=self._poll_headers())
         else:
-            self._stream(testing.split_frames(stream), state.timing)
+            self._stream(builders.split_frames(stream), state.timing)
 
     def _poll_headers(self) -> dict[str, str]:
         # The SDK's pollers honour this header; scale it so fast demos poll fast.
@@ -749,7 +751,7 @@ class _Handler(BaseHTTPRequestHandler):
         if stream is None:
             self._send_json(demo.run_snapshot(state), headers=self._poll_headers())
         else:
-            self._stream(testing.split_frames(stream), state.timing)
+            self._stream(builders.split_frames(stream), state.timing)
 
     # ------------------------------------------------------------------------------- responses
     def post_response(self, body: JSON) -> None:
@@ -778,7 +780,7 @@ class _Handler(BaseHTTPRequestHandler):
     def post_chat(self, body: JSON) -> None:
         _, timing, result = self.server.demo.chat(body, self.scenario_header)
         if isinstance(result, bytes):
-            self._stream(testing.split_frames(result), timing, queued=False)
+            self._stream(builders.split_frames(result), timing, queued=False)
         else:
             self._send_json(result)
 
@@ -797,8 +799,8 @@ class _Handler(BaseHTTPRequestHandler):
         if has_input:
             frames = demo.turn_frames(state, scenario, timing, created=True)
         else:
-            frames = testing.split_frames(
-                testing.sse_frame(
+            frames = builders.split_frames(
+                builders.sse_frame(
                     {
                         "event_id": f"evt_{state.session_id[5:]}_0000",
                         "type": "agent.session.created",

@@ -6,10 +6,13 @@ table is deliberately open: a name that is not in it is an anomaly to record, ne
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 
 from .._events import Api
+from .._sse import Drop
 
 #: What an event does to its run. See ``RunTracker`` for the meaning of each.
 Action: TypeAlias = Literal[
@@ -85,6 +88,58 @@ def for_event(name: str) -> Api | None:
 
 _TABLES: dict[str, Protocol] = {}
 
+#: Actions of events that change nothing once a run has its first token.
+_DELTA_ACTIONS: Final = frozenset({"token", "chat_delta"})
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DeltaFilter:
+    """One protocol's answer to "does this delta change nothing?" (asked only while its run has
+    its first token and no outcome), in every form an event arrives in: a named frame, an unnamed
+    frame's data text (chat chunks), an SDK object or a decoded dict, and the regions of bytes a
+    decoder may leave out (:class:`runwatch._sse.Drop`). Built from the protocol's event table by
+    :func:`deltas`; the only place that decides it (tests check that the forms agree).
+    """
+
+    #: Named content-delta events (``response.output_text.delta``, ``thread.message.delta``).
+    names: frozenset[str]
+    #: How each named delta starts on the wire: ``event: E\ndata: ``.
+    heads: frozenset[bytes]
+    #: Judges an unnamed frame by its data (chat chunks); None: unnamed frames always matter.
+    text: Callable[[str], bool] | None
+    #: Judges a parsed chunk, an SDK object or a dict (chat); None: judged by its ``type``.
+    parsed: Callable[[object], bool] | None
+    #: What an SSE decoder may drop whole while deltas change nothing.
+    drop: Drop
+
+    def frame(self, name: str | None, data: str) -> bool:
+        """True if the frame (``event:`` name or None, ``data`` text) changes nothing."""
+        if name is None:
+            return self.text is not None and self.text(data)
+        return name in self.names
+
+    def obj(self, event: object) -> bool:
+        """True if ``event`` (an SDK stream object or its decoded dict) changes nothing."""
+        if self.parsed is not None:
+            return self.parsed(event)
+        kind = event.get("type") if isinstance(event, dict) else getattr(event, "type", None)
+        return isinstance(kind, str) and kind in self.names
+
+
+@functools.cache
+def deltas(api: Api) -> DeltaFilter:
+    """The delta filter of ``api`` (one per protocol, built once from its table)."""
+    proto = get(api)
+    names = frozenset(name for name, action in proto.events.items() if action in _DELTA_ACTIONS)
+    if api == "chat":
+        from . import chat
+
+        # Chat chunks are unnamed ``data:`` frames (the ``.delta`` name is an adapter's).
+        drop = Drop(frozenset(), chat.plain_deltas)
+        return DeltaFilter(names, frozenset(), chat.plain_delta, chat.plain_chunk, drop)
+    heads = frozenset(b"event: " + n.encode() + b"\ndata: " for n in names)
+    return DeltaFilter(names, heads, None, None, Drop(names))
+
 
 def get(api: Api) -> Protocol:
     if not _TABLES:  # the submodules import this one: fill the table on first use
@@ -95,4 +150,14 @@ def get(api: Api) -> Protocol:
     return _TABLES[api]
 
 
-__all__ = ["TERMINAL", "TOOL_ITEM_TYPES", "Action", "Protocol", "StatusKind", "for_event", "get"]
+__all__ = [
+    "TERMINAL",
+    "TOOL_ITEM_TYPES",
+    "Action",
+    "DeltaFilter",
+    "Protocol",
+    "StatusKind",
+    "deltas",
+    "for_event",
+    "get",
+]

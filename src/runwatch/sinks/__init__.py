@@ -1,12 +1,14 @@
 """Sinks turn transitions into telemetry. A sink is any callable taking a transition.
 
-Sinks never see bytes or SDK internals, only :mod:`runwatch._events` transitions. A sink that
+Sinks never see bytes or SDK internals, only :mod:`runwatch.events` transitions. A sink that
 raises is contained by the observer (see :mod:`runwatch._safety`); the other sinks still run.
 
 Example -- a sink of your own::
 
+    from runwatch.events import RunFinished
+
     def print_outcomes(transition):
-        if isinstance(transition, runwatch.RunFinished):
+        if isinstance(transition, RunFinished):
             print(transition.run.run_id, transition.outcome.status)
 
     observer = runwatch.Observer(sinks=[print_outcomes])

@@ -457,12 +457,7 @@ class _GenAIMetrics:
 
     def __init__(self, meter_provider: MeterProvider, version: str) -> None:
         # Lazy: only users of OTel metrics pay for importing the shared label helpers.
-        from runwatch.sinks.prometheus import (
-            ModelLabels,
-            reason_label,
-            request_code_label,
-            status_code_label,
-        )
+        from runwatch._labels import ModelLabels, reason_label, request_code_label, status_code_label
 
         self._reason_label = reason_label
         self._status_code_label = status_code_label

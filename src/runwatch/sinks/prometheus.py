@@ -1,9 +1,10 @@
 """Prometheus metrics for runs: counts of terminal statuses by reason, durations, tokens, tools.
 
-Every label value comes from a closed set (see :data:`REASONS`, :data:`TOOL_TYPES`,
-:data:`PHASES`, :data:`REQUEST_STATUS_CODES`, :data:`REQUEST_ERROR_CODES`) or from a capped set of
-model names, so a hostile or buggy server cannot blow up the series count. Ids never become labels;
-the trace id rides along as an exemplar instead.
+Every label value comes from a closed set (declared once, in :mod:`runwatch._labels`, and
+re-exported here: :data:`REASONS`, :data:`TOOL_TYPES`, :data:`PHASES`, :data:`REQUEST_STATUS_CODES`,
+:data:`REQUEST_ERROR_CODES`) or from a capped set of model names, so a hostile or buggy server
+cannot blow up the series count. Ids never become labels; the trace id rides along as an exemplar
+instead.
 
 One model label per run: the run's ``model_label`` (the request's model, else the first one
 reported), pinned the first time it is known -- or ``unknown`` at the latest at ``RunFinished`` --
@@ -25,8 +26,6 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 
 from runwatch._events import (
     ANOMALY_KINDS,
-    APIS,
-    STATUSES,
     Anomaly,
     FirstToken,
     PhaseEnded,
@@ -39,236 +38,30 @@ from runwatch._events import (
     RunStarted,
     ToolCall,
 )
-from runwatch._safety import STAGES
-
-OTHER: Final = "_other"
-UNKNOWN: Final = "unknown"
+from runwatch._labels import (
+    API_SET,
+    OTHER,
+    PHASES,
+    REASONS,
+    REQUEST_ERROR_CODES,
+    REQUEST_STATUS_CODES,
+    STAGE_SET,
+    STATUS_SET,
+    TOOL_TYPES,
+    TRANSPORT,
+    UNKNOWN,
+    ModelLabels,
+    phase_label,
+    reason_label,
+    request_code_label,
+    status_code_label,
+)
 
 #: GenAI semantic-convention buckets for durations in seconds (also used for TTFT and phases).
 DURATION_BUCKETS: Final[tuple[float, ...]] = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
 
-# Outcomes the tracker itself produces, whatever the protocol said (or failed to say).
-_COMMON_REASONS: Final = frozenset(
-    {
-        "none",
-        "stream_ended",
-        "client_closed",
-        "transport_error",
-        "cancelled",
-        "handler_error",
-        "ttl_expired",
-        # Reserved, emitted by nothing: a request failing before its first event is not a run but
-        # a request error (runwatch_request_errors_total). Kept so label values stay stable.
-        "http_error",
-        "unknown_status",
-    }
-)
-
-# openai/types/responses/response_error.py (openai 3.57): the image_* family and friends.
-_RESPONSES_IMAGE_CODES: Final = frozenset(
-    {
-        "invalid_image",
-        "invalid_image_format",
-        "invalid_base64_image",
-        "invalid_image_url",
-        "image_too_large",
-        "image_too_small",
-        "image_parse_error",
-        "image_content_policy_violation",
-        "invalid_image_mode",
-        "image_file_too_large",
-        "unsupported_image_media_type",
-        "empty_image_file",
-        "failed_to_download_image",
-        "image_file_not_found",
-    }
-)
-
-#: The closed set of ``reason`` label values per api (anything else becomes ``_other``).
-REASONS: Final[dict[str, frozenset[str]]] = {
-    "assistants": _COMMON_REASONS
-    | {
-        "max_completion_tokens",
-        "max_prompt_tokens",
-        "server_error",
-        "rate_limit_exceeded",
-        "invalid_prompt",
-    },
-    "responses": _COMMON_REASONS
-    | _RESPONSES_IMAGE_CODES
-    | {
-        "max_output_tokens",
-        "max_messages",
-        "content_filter",
-        "steered",
-        "server_error",
-        "rate_limit_exceeded",
-        "invalid_prompt",
-        "data_residency_mismatch",
-        "bio_policy",
-        "misalignment_policy_violation",
-        "vector_store_timeout",
-        "insufficient_quota",
-    },
-    "chat": _COMMON_REASONS | {"length", "content_filter", "stop", "tool_calls", "function_call"},
-    "agents": _COMMON_REASONS
-    | {
-        "max_output_tokens",
-        "context_length_exceeded",
-        "session_budget_exceeded",
-        "usage_limit_exceeded",
-        "server_error",
-        "rate_limit_exceeded",
-    },
-}
-
-#: The closed set of ``tool_type`` label values (anything else becomes ``_other``).
-TOOL_TYPES: Final = frozenset(
-    {
-        "function",
-        "code_interpreter",
-        "file_search",
-        "web_search",
-        "image_generation",
-        "mcp",
-        "shell",
-        "computer",
-        "custom",
-        "local_shell",
-        "apply_patch",
-    }
-)
-
-#: ``Phase.kind`` -> ``phase`` label value; ``step`` is split by :func:`phase_label`.
-PHASES: Final[dict[str, str]] = {
-    "queued": "queued",
-    "in_progress": "in_progress",
-    "requires_action": "requires_action",
-    "cancelling": "cancelling",
-    "output_item": "output_item",
-}
-
-#: The closed set of ``status_code`` label values of request errors (HTTP statuses the OpenAI API
-#: and proxies in front of it answer with); others become ``_other``, no response ``transport``.
-REQUEST_STATUS_CODES: Final = frozenset(
-    {"400", "401", "403", "404", "408", "409", "413", "422", "429", "500", "502", "503", "504"}
-)
-#: ``status_code`` of a request that got no response (transport error, timeout, cancellation).
-TRANSPORT: Final = "transport"
-
-#: The closed set of ``code`` label values of request errors: the ``code`` (or ``type``) of OpenAI
-#: HTTP error bodies, the transport failure kinds, and ``none``; anything else becomes ``_other``.
-REQUEST_ERROR_CODES: Final = frozenset(
-    {
-        # error.code / error.type of HTTP error bodies
-        "rate_limit_exceeded",
-        "insufficient_quota",
-        "invalid_api_key",
-        "model_not_found",
-        "context_length_exceeded",
-        "invalid_request_error",
-        "authentication_error",
-        "permission_error",
-        "not_found_error",
-        "server_error",
-        "unsupported_parameter",
-        "unsupported_value",
-        "invalid_value",
-        "missing_required_parameter",
-        "content_policy_violation",
-        "invalid_prompt",
-        # no response
-        "timeout",
-        "connect_error",
-        "read_error",
-        "write_error",
-        "remote_protocol_error",
-        "transport_error",
-        "cancelled",
-        "none",
-    }
-)
-
-_STATUS_SET: Final = frozenset(STATUSES)
-_API_SET: Final = frozenset(APIS)
-_STAGE_SET: Final = frozenset(STAGES)
-_MAX_MODEL_LEN: Final = 100
-
-
-def phase_label(kind: str, tool_type: str | None) -> str:
-    """The ``phase`` label of a phase: its kind, with Assistants steps split by what they did.
-
-    >>> phase_label("step", "function"), phase_label("step", None), phase_label("weird", None)
-    ('tool_call', 'message_creation', '_other')
-    """
-    if kind == "step":
-        return "tool_call" if tool_type else "message_creation"
-    return PHASES.get(kind, OTHER)
-
-
-def reason_label(api: str, reason: str) -> str:
-    """``reason`` if it is in the api's closed set, else ``_other``."""
-    return reason if reason in REASONS.get(api, _COMMON_REASONS) else OTHER
-
-
-def status_code_label(status_code: int | None) -> str:
-    """The ``status_code`` label of a failed request: the code if in the closed set, ``transport``
-    when there was no response, else ``_other``.
-
-    >>> status_code_label(429), status_code_label(None), status_code_label(418)
-    ('429', 'transport', '_other')
-    """
-    if status_code is None:
-        return TRANSPORT
-    label = str(status_code)
-    return label if label in REQUEST_STATUS_CODES else OTHER
-
-
-def request_code_label(code: str) -> str:
-    """The ``code`` label of a failed request: ``code`` if in the closed set (an empty code is
-    ``none``), else ``_other``.
-
-    >>> request_code_label("rate_limit_exceeded"), request_code_label(""), request_code_label("x")
-    ('rate_limit_exceeded', 'none', '_other')
-    """
-    if not code:
-        return "none"
-    return code if code in REQUEST_ERROR_CODES else OTHER
-
-
-class ModelLabels:
-    """Caps the distinct model label values: the first ``max_models`` names are kept, the rest
-    share ``_other``. Names are cut to 100 characters; unprintable ones become ``_other``.
-
-    >>> labels = ModelLabels(max_models=1)
-    >>> labels("gpt-4o"), labels("gpt-4o"), labels("gpt-5"), labels(None)
-    ('gpt-4o', 'gpt-4o', '_other', 'unknown')
-    """
-
-    __slots__ = ("_lock", "_max", "_seen")
-
-    def __init__(self, max_models: int = 50) -> None:
-        self._max = max(0, max_models)
-        self._seen: set[str] = set()
-        self._lock = threading.Lock()
-
-    def __call__(self, model: str | None) -> str:
-        if not model:
-            return UNKNOWN
-        if model in self._seen:
-            return model
-        model = model[:_MAX_MODEL_LEN]
-        if not model.isprintable() or model in (UNKNOWN, OTHER):
-            return OTHER
-        with self._lock:
-            if model in self._seen:
-                return model
-            if len(self._seen) >= self._max:
-                return OTHER
-            self._seen.add(model)
-        return model
 
 
 class _Metrics:
@@ -396,7 +189,7 @@ class PrometheusSink:
 
     def count_internal_error(self, stage: str) -> None:
         """Counts one swallowed internal error (registered with ``Safety.add_counter``)."""
-        self._m.internal_errors.labels(stage if stage in _STAGE_SET else OTHER).inc()
+        self._m.internal_errors.labels(stage if stage in STAGE_SET else OTHER).inc()
 
     # -- per-run -----------------------------------------------------------------------------
 
@@ -490,7 +283,7 @@ class PrometheusSink:
         if state.exemplar is None:
             state.exemplar = self._exemplar(run)
         m, api, model, exemplar = self._m, state.api, state.model, state.exemplar
-        status = t.outcome.status if t.outcome.status in _STATUS_SET else UNKNOWN
+        status = t.outcome.status if t.outcome.status in STATUS_SET else UNKNOWN
         reason = reason_label(api, t.outcome.reason)
         m.runs.labels(api, model, status, reason).inc(exemplar=exemplar)
         duration = run.duration
@@ -514,7 +307,7 @@ class PrometheusSink:
 
     def _on_request_failed(self, t: RequestFailed) -> None:
         # No run, so no run span and no exemplar: the request error has no trace id of its own.
-        api = t.api if t.api in _API_SET else UNKNOWN
+        api = t.api if t.api in API_SET else UNKNOWN
         key = (api, status_code_label(t.status_code), request_code_label(t.code))
         child = self._request_children.get(key)
         if child is None:
