@@ -38,11 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import harness  # noqa: E402
 import httpx2  # noqa: E402
 import openai  # noqa: E402
 import structlog  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 
@@ -100,34 +101,61 @@ def async_client(body: bytes | list[bytes], size: int = CHUNK) -> openai.AsyncOp
     )
 
 
+def json_logger() -> Any:
+    """A production-like structlog set-up: JSON lines at info level, to /dev/null. (structlog's
+    default development renderer, with colours and debug on, costs ~0.5 ms more per run.)"""
+    return structlog.wrap_logger(
+        structlog.PrintLogger(_DEVNULL),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
+
+
+class Spans:
+    """The process's one TracerProvider, as in production: a ``BatchSpanProcessor`` (export off
+    the stream's thread, in batches) into an in-memory exporter. ``flush()`` exports what is
+    queued; the benchmarks call it inside the timed region, so the export is paid for."""
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(BatchSpanProcessor(self.exporter))
+
+    def flush(self) -> None:
+        self.provider.force_flush()
+
+    def clear(self) -> None:
+        self.exporter.clear()
+
+
+SPANS = Spans()
+
+
 class AllSinks:
-    """An observer with every built-in sink on, writing to in-memory / null backends.
+    """An observer with every built-in sink on: the shared BatchSpanProcessor (:data:`SPANS`), a
+    fresh Prometheus registry, structlog JSON at info to /dev/null.
 
     A fresh one per instrumented repetition: the RunBook remembers recently finished run ids (a
     replayed id would rightly be treated as a duplicate observation and not tracked).
     """
 
     def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.exporter = SPANS.exporter
         self.registry = CollectorRegistry()
         self.observer = runwatch.Observer(
             registry=self.registry,
-            tracer_provider=provider,
-            # A production-like structlog set-up: JSON lines at info level. (structlog's default
-            # development renderer, with colours and debug on, costs ~0.5 ms more per run.)
-            logger=structlog.wrap_logger(
-                structlog.PrintLogger(_DEVNULL),
-                processors=[
-                    structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso"),
-                    structlog.processors.JSONRenderer(),
-                ],
-                wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-            ),
+            tracer_provider=SPANS.provider,
+            logger=json_logger(),
             raise_errors=False,
         )
+
+    @staticmethod
+    def flush() -> None:
+        SPANS.flush()
 
     def _total(self, name: str) -> float:
         return sum(
@@ -183,6 +211,14 @@ def consume(stream: Any) -> int:
 
 
 Prepared = Callable[[], Callable[[], int]]
+
+
+def flushed(n: int) -> int:
+    """Export the spans the BatchSpanProcessor holds (inside the timed region: its work is paid
+    for by the repetition that caused it); returns ``n``."""
+    SPANS.flush()
+    SPANS.clear()
+    return n
 
 
 def timed(prepare: Prepared) -> tuple[float, float, int]:
@@ -249,7 +285,7 @@ def full_path(events: int, reps: int) -> dict[str, Any]:
                 sinks = AllSinks()
                 client = runwatch.instrument(sync_client(body, size), sinks.observer)
                 observed.append(sinks)
-                return lambda: consume(opener(client))
+                return lambda: flushed(consume(opener(client)))
 
             results[f"{name} instrument ({label} chunks)"] = interleave(bare, inst, reps)
     # watch(): the SDK stream wrapped, no transport tap.
@@ -264,7 +300,7 @@ def full_path(events: int, reps: int) -> dict[str, Any]:
             sinks = AllSinks()
             observed.append(sinks)
             client = sync_client(body)
-            return lambda: consume(runwatch.watch(opener(client), sinks.observer))
+            return lambda: flushed(consume(runwatch.watch(opener(client), sinks.observer)))
 
         results[f"{name} watch() (2KiB chunks)"] = interleave(wbare, winst, reps)
     # Sanity: every instrumented repetition really observed its run, without internal errors.
@@ -347,10 +383,276 @@ def nonstreaming(calls: int, reps: int) -> dict[str, Any]:
 
         def inst(obj: dict[str, Any] = obj, call: Any = call) -> Callable[[], int]:
             client = runwatch.instrument(_json_client(obj), AllSinks().observer)
-            return lambda: sum(1 for _ in range(calls) if call(client) is not None)
+            return lambda: flushed(sum(1 for _ in range(calls) if call(client) is not None))
 
         results[f"{name} (non-streaming)"] = interleave(bare, inst, reps)
     return results
+
+
+# -- 1c. cost per run -------------------------------------------------------------------------------
+PER_RUN_SIZES = (100, 1_000)
+TARGET_RUN_MS = 0.25  # all sinks, runwatch's CPU per run
+TARGET_RUN_METRICS_MS = 0.1  # metrics only / default observer without an OTel SDK
+TARGET_RATIO = {100: 1.03, 1_000: 1.01}  # all sinks, paired ratio against the bare SDK
+
+
+def unique_bodies(api: str, events: int, count: int) -> list[bytes]:
+    """``count`` streams of ``api`` with ``events`` deltas, each with its own run id (an id seen
+    again is rightly a new run plus a ``duplicate_id`` anomaly: not what a typical run costs)."""
+    if api == "responses":
+        return [responses_stream(deltas=events, response_id=f"resp_b{i:06d}") for i in range(count)]
+    if api == "chat":
+        return [chat_stream(deltas=events, id=f"chatcmpl-b{i:06d}") for i in range(count)]
+    return [assistants_run(deltas=events, run_id=f"run_b{i:06d}") for i in range(count)]
+
+
+class PerRunCase:
+    """The variants of one per-run row (each holds its own client and observer for the whole
+    row): the bare SDK twice (the second says how far identical variants land apart), and
+    runwatch with all sinks, with metrics only, and as the default observer without an OTel SDK."""
+
+    NAMES = ("bare", "bare again", "all sinks", "metrics only", "default, no OTel SDK")
+
+    def __init__(self, api: str, events: int, count: int) -> None:
+        self.bodies = unique_bodies(api, events, count)
+        self.registries: list[CollectorRegistry] = []
+
+    def _observer(self, name: str) -> runwatch.Observer:
+        registry = CollectorRegistry()
+        self.registries.append(registry)
+        if name == "all sinks":
+            return runwatch.Observer(
+                registry=registry, tracer_provider=SPANS.provider, logger=json_logger(), raise_errors=False
+            )
+        if name == "metrics only":
+            return runwatch.Observer(registry=registry, traces=False, logs=False, raise_errors=False)
+        # The default observer's sinks with no OTel SDK in the process: the API's no-op tracer
+        # (this process never sets a global tracer provider) and logs at info.
+        return runwatch.Observer(registry=registry, logger=json_logger(), raise_errors=False)
+
+    def variants(self) -> list[harness.Variant]:
+        out = []
+        for name in self.NAMES:
+            client = harness.client(self.bodies)
+            if name.startswith("bare"):
+                out.append(harness.Variant(name, client))
+                continue
+            runwatch.instrument(client, self._observer(name))
+            if name == "all sinks":
+                out.append(harness.Variant(name, client, flush=SPANS.flush, reset=SPANS.clear))
+            else:
+                out.append(harness.Variant(name, client))
+        return out
+
+    def check(self) -> dict[str, float]:
+        def total(name: str) -> float:
+            return sum(
+                s.value
+                for r in self.registries
+                for m in r.collect()
+                if m.name == name
+                for s in m.samples
+                if s.name == name + "_total"
+            )
+
+        return {"runs_finished": total("runwatch_runs"), "internal_errors": total("runwatch_internal_errors")}
+
+
+def runs_per_batch(events: int) -> int:
+    return max(1, 2_000 // events)  # ~2,000 events a batch: ~0.15-0.3 s of SDK work here
+
+
+def rounds_for(events: int, count: int) -> int:
+    """Fewer rounds for 10,000-event streams (one run is ~2 s of SDK work here)."""
+    return count if events < 10_000 else max(5, count // 3)
+
+
+def per_run(sizes: tuple[int, ...], count: int, apis: tuple[str, ...]) -> dict[str, Any]:
+    """CPU per run, runwatch's variants against the bare SDK, ``count`` rounds (see harness)."""
+    out: dict[str, Any] = {}
+    for api in apis:
+        for events in sizes:
+            per, n = runs_per_batch(events), rounds_for(events, count)
+            case = PerRunCase(api, events, per * (n + 1))
+            variants = case.variants()
+            times = harness.rounds(variants, api, per, n)
+            row: dict[str, Any] = {"events": variants[0].events[-1], "runs_per_batch": per, "rounds": n}
+            for v in variants[1:]:
+                row[v.name] = harness.compare(times["bare"], times[v.name])
+            row["_check"] = case.check()
+            row["_check"]["runs_expected"] = 3 * (per * n + 1)
+            out[f"{api} {events}"] = row
+    return out
+
+
+def _per_run_instructions_child(api: str, events: int, runs: int) -> None:
+    """Under callgrind (see harness.run_counted): every variant's instructions for ``runs`` runs,
+    after a warm-up run each."""
+    cg = harness.Callgrind.from_env()
+    assert cg is not None
+    case = PerRunCase(api, events, 2 * (runs + 1))
+    variants = case.variants()
+    for v in variants:
+        harness.batch(v, api, 1)
+    for v in variants:
+        if v.reset is not None:
+            v.reset()
+        cg.measure(v.name, lambda v=v: harness.runs_of(v, api, runs))
+
+
+def per_run_instructions(sizes: tuple[int, ...], apis: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for api in apis:
+        for events in sizes:
+            runs = max(1, 200 // events)
+            counts = harness.run_counted(
+                [sys.executable, __file__, "--_cg", api, str(events), str(runs)], timeout=7200
+            )
+            if isinstance(counts, str):
+                out[f"{api} {events}"] = {"error": counts}
+                continue
+            bare = counts.get("bare", 0) / runs
+            row: dict[str, Any] = {"bare_per_run": bare, "runs": runs}
+            for name in PerRunCase.NAMES[1:]:
+                if name in counts:
+                    mine = counts[name] / runs
+                    row[name] = {"added_per_run": mine - bare, "ratio": mine / bare if bare else 0.0}
+            out[f"{api} {events}"] = row
+    return out
+
+
+# -- 1d. reading a terminal snapshot --------------------------------------------------------------
+SNAPSHOT_TOKENS = (10, 10_000, 100_000)
+
+
+class CountDecoded:
+    """Counts the characters every ``json.loads`` of runwatch's is given while entered (the
+    decoder's frames and ``_payload``'s outline), and how many calls."""
+
+    def __init__(self) -> None:
+        self.chars = self.calls = 0
+        self._orig = json.loads
+
+    def __call__(self, text: Any, *args: Any, **kwargs: Any) -> Any:
+        self.chars += len(text)
+        self.calls += 1
+        return self._orig(text, *args, **kwargs)
+
+    def __enter__(self) -> CountDecoded:
+        from runwatch import _payload
+
+        json.loads = self  # type: ignore[assignment]
+        _payload._decode = self  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from runwatch import _payload
+
+        json.loads = self._orig
+        _payload._decode = self._orig
+
+
+def snapshot_reads(reps: int = 9) -> dict[str, Any]:
+    """The terminal ``response.completed`` of a Responses stream whose answer is 10, 10,000 and
+    100,000 tokens: (a) what runwatch's snapshot read costs (``_payload.outline`` of the frame's
+    data, as ``StreamTracker._snapshot`` calls it), CPU best of ``reps`` x 200; (b) the whole
+    terminal frame through a ``StreamSession`` already fed the rest of the stream (SSE decoding of
+    the frame, every parse the tracker makes of it, no sinks), wall time best of ``reps``; and the characters
+    handed to ``json.loads`` by each."""
+    from runwatch import _payload
+
+    out: dict[str, Any] = {}
+    for tokens in SNAPSHOT_TOKENS:
+        body = responses_stream(deltas=tokens)
+        head, _, last = body.rstrip(b"\n").rpartition(b"\n\n")
+        head += b"\n\n"
+        terminal = last + b"\n\n"
+        data = last.split(b"data: ", 1)[1].decode()
+        best = float("inf")
+        for _ in range(reps):
+            c0 = time.process_time()
+            for _ in range(200):
+                _payload.outline(data)
+            best = min(best, (time.process_time() - c0) / 200)
+        with CountDecoded() as read:
+            _payload.outline(data)
+        frame_best = float("inf")
+        frame_chars = 0
+        for _ in range(reps):
+            gc.collect()
+            session = runwatch.Observer(metrics=False, traces=False, logs=False).stream("responses")
+            for part in chunks(head, CHUNK):
+                session.feed_bytes(part)
+            with CountDecoded() as whole:
+                # One call, too short for process_time's resolution here: wall time, best of reps.
+                c0 = time.perf_counter()
+                session.feed_bytes(terminal)
+                frame_best = min(frame_best, time.perf_counter() - c0)
+            frame_chars = whole.chars
+            session.close()
+        # And the whole stream: every character runwatch hands to json.loads from first byte to last.
+        session = runwatch.Observer(metrics=False, traces=False, logs=False).stream("responses")
+        with CountDecoded() as stream:
+            for part in chunks(body, CHUNK):
+                session.feed_bytes(part)
+            session.close()
+        out[f"{tokens}"] = {
+            "stream_chars_decoded": stream.chars,
+            "stream_json_calls": stream.calls,
+            "frame_chars": len(data),
+            "read_us": best * 1e6,
+            "read_chars_decoded": read.chars,
+            "frame_us": frame_best * 1e6,
+            "frame_chars_decoded": frame_chars,
+        }
+    return out
+
+
+def print_snapshot_reads(out: dict[str, Any], rows: list[tuple[str, str, str, str]]) -> None:
+    print("1d. Reading the terminal snapshot (response.completed) of a 10 / 10,000 / 100,000-token")
+    print("    answer: the snapshot read (StreamTracker._snapshot: _payload.outline of the frame's data),")
+    print("    and the whole terminal frame through a StreamSession (decoding it, every parse the tracker")
+    print("    makes of it): CPU best of 9 x 200 reads, wall best of 9 frames; chars handed to json.loads,")
+    print("    and over the whole stream (every JSON read runwatch makes of it)")
+    print(
+        f"    {'answer tokens':>13} {'frame chars':>11} {'read us':>8} {'read chars decoded':>18} "
+        f"{'frame us':>9} {'frame chars decoded':>19} {'stream chars decoded':>20}"
+    )
+    for tokens, r in out.items():
+        print(
+            f"    {int(tokens):>13,} {r['frame_chars']:>11,} {r['read_us']:>8.1f} "
+            f"{r['read_chars_decoded']:>18,} {r['frame_us']:>9.1f} {r['frame_chars_decoded']:>19,} "
+            f"{r['stream_chars_decoded']:>20,}"
+        )
+    small, big = out[str(SNAPSHOT_TOKENS[0])], out[str(SNAPSHOT_TOKENS[1])]
+    ratio = big["read_us"] / small["read_us"]
+    extra = big["read_chars_decoded"] - small["read_chars_decoded"]
+    rows.append(
+        (
+            "terminal snapshot read, 10,000 vs 10-token answer",
+            "about the same (<= 1.5x, chars decoded +-64)",
+            f"{ratio:.2f}x, {extra:+,} chars decoded",
+            verdict(ratio <= 1.5 and abs(extra) <= 64),
+        )
+    )
+    rows.append(
+        (
+            "whole terminal frame, 10,000 vs 10-token answer",
+            "none (decoding the frame is O(size))",
+            f"{big['frame_us'] / small['frame_us']:.1f}x, "
+            f"{big['frame_chars_decoded'] - small['frame_chars_decoded']:+,} chars decoded",
+            "INFO",
+        )
+    )
+    rows.append(
+        (
+            "whole stream, 10,000 vs 10-token answer: chars decoded",
+            "none (every JSON read of the stream)",
+            f"{small['stream_chars_decoded']:,} -> {big['stream_chars_decoded']:,}",
+            "INFO",
+        )
+    )
+    print()
 
 
 # -- 2. core throughput -------------------------------------------------------------------------
@@ -546,7 +848,7 @@ def concurrency(streams: int, per_stream: int, single_events: int, reps: int) ->
                 own.ns = 0
                 n = int(asyncio.run(drive(client, len(body))))
                 own_us.append(own.ns / 1e3 / n)
-                return n
+                return flushed(n)
 
             return go
 
@@ -570,6 +872,8 @@ PEERS = {
     # The same v2 package with httpx added by hand: it imports httpx, which openai 3.x no longer
     # pulls in (it is built on httpx2).
     "opentelemetry-instrumentation-openai-v2 (+httpx installed)": "/tmp/peer-otelv2-httpx",
+    "logfire": "/tmp/peer-logfire",
+    "langfuse": "/tmp/peer-langfuse",
 }
 
 
@@ -578,6 +882,8 @@ PEER_PACKAGES = {
     "/tmp/peer-openinference": ["openinference-instrumentation-openai"],
     "/tmp/peer-openllmetry": ["opentelemetry-instrumentation-openai"],
     "/tmp/peer-otelv2-httpx": ["opentelemetry-instrumentation-openai-v2", "httpx"],
+    "/tmp/peer-logfire": ["logfire"],
+    "/tmp/peer-langfuse": ["langfuse"],
 }
 
 
@@ -606,41 +912,83 @@ def setup_peers() -> None:
         )
 
 
-def peers(events: int, reps: int) -> dict[str, Any]:
+PEER_SIZES = (100, 1_000, 10_000)
+
+
+def peers(rounds_n: int, sizes: tuple[int, ...] = PEER_SIZES) -> dict[str, Any]:
+    """Each peer's per-run rows (benchmarks/peers.py in the peer's venv), Responses and Chat."""
     out: dict[str, Any] = {}
     tmp = Path("/tmp/runwatch-bench-bodies")
     tmp.mkdir(exist_ok=True)
     files = {}
     for api in ("responses", "chat"):
-        body, _ = bodies(events)[api]
-        files[api] = tmp / f"{api}-{events}.sse"
-        files[api].write_bytes(body)
+        for events in sizes:
+            files[api, events] = tmp / f"{api}-{events}.sse"
+            files[api, events].write_bytes(unique_bodies(api, events, 1)[0])
     for peer, venv in PEERS.items():
         py = Path(venv) / "bin" / "python"
         if not py.exists():
             out[peer] = {"error": f"no venv at {venv} (run with --setup-peers)"}
             continue
         for api in ("responses", "chat"):
-            proc = subprocess.run(
-                [
-                    str(py),
-                    str(ROOT / "benchmarks" / "peers.py"),
-                    peer.split()[0],
-                    api,
-                    str(files[api]),
-                    str(reps),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=900,
-            )
-            try:
-                out[f"{peer} / {api}"] = json.loads(proc.stdout.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                out[f"{peer} / {api}"] = {"error": err}
+            for events in sizes:
+                cmd = [str(py), str(ROOT / "benchmarks" / "peers.py"), peer.split()[0], api]
+                n, per = rounds_for(events, rounds_n), runs_per_batch(events)
+                cmd += [str(files[api, events]), str(n), str(per)]
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=3600)
+                try:
+                    out[f"{peer} / {api} {events}"] = json.loads(proc.stdout.strip().splitlines()[-1])
+                except (ValueError, IndexError):
+                    err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                    out[f"{peer} / {api} {events}"] = {"error": err}
+                    break  # the other sizes would fail the same way
     return out
+
+
+def print_peers(pr: dict[str, Any], ours: dict[str, Any], rows: list[tuple[str, str, str, str]]) -> None:
+    print("5. Peers side by side: per-run rows as in 1c (each peer in its own venv, same openai, same")
+    print("   streams, spans through a BatchSpanProcessor); added CPU ms per run, ratio [quartiles];")
+    print("   'noise' = the bare SDK against itself in that peer's run")
+    failed = {k: r["error"] for k, r in pr.items() if "error" in r}
+    for api in ("responses", "chat"):
+        for events in PEER_SIZES:
+            key = f"{api} {events}"
+            mine = ours.get(key)
+            if mine is None:
+                continue
+            a, noise = mine["all sinks"], mine["bare again"]
+            print(
+                f"   {key:16} {'runwatch (all sinks)':44} {a['added_ms']:>+8.3f} ms  {a['ratio']:.3f} "
+                f"[{a['ratio_q1']:.3f}, {a['ratio_q3']:.3f}]  noise {noise['ratio']:.3f} "
+                f"[{noise['ratio_q1']:.3f}, {noise['ratio_q3']:.3f}]  bare {a['bare_ms']:.2f} ms"
+            )
+            ahead = True
+            measured = 0
+            for name, r in pr.items():
+                if not name.endswith(f" / {key}") or "error" in r:
+                    continue
+                measured += 1
+                i, n = r["instrumented"], r["noise"]
+                peer = name.split(" / ")[0] + f" {r['peer_version']}"
+                print(
+                    f"   {'':16} {peer:44} {i['added_ms']:>+8.3f} ms  {i['ratio']:.3f} "
+                    f"[{i['ratio_q1']:.3f}, {i['ratio_q3']:.3f}]  noise {n['ratio']:.3f} "
+                    f"[{n['ratio_q1']:.3f}, {n['ratio_q3']:.3f}]  bare {i['bare_ms']:.2f} ms, "
+                    f"{r['spans_per_run']} spans/run"
+                )
+                ahead = ahead and a["added_ms"] < i["added_ms"]
+            if measured:
+                rows.append(
+                    (
+                        f"ahead of every peer: {key} events",
+                        "runwatch adds the least",
+                        f"runwatch {a['added_ms']:+.3f} ms vs {measured} peers",
+                        verdict(ahead),
+                    )
+                )
+    for name, err in failed.items():
+        print(f"   {name:58} CANNOT RUN: {err}")
+    print()
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -668,19 +1016,112 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def print_per_run(out: dict[str, Any], rounds_n: int, rows: list[tuple[str, str, str, str]]) -> None:
+    print("1c. Cost per run: whole runs (create to the end of the stream), real SDK, 2 KiB chunks, CPU")
+    print("    time of the process (span export included); each variant paired with the bare SDK round by")
+    print(f"    round ({rounds_n} rounds, variants rotated); 'added' = median of the per-round differences,")
+    print("    'ratio' = median of the per-round ratios [quartiles]. The 'bare again' line is a second bare")
+    print("    SDK measured the same way: the noise of that row's other lines.")
+    print(
+        f"    {'stream':20} {'events':>6} {'runs/batch':>10} {'bare ms':>8}  {'variant':22} {'added ms':>9} "
+        f"{'ratio':>6} {'[q1, q3]':>15}"
+    )
+    for key, row in out.items():
+        api, events = key.split()
+        first = True
+        for name in PerRunCase.NAMES[1:]:
+            r = row[name]
+            lead = (
+                f"    {key:20} {row['events']:>6} {row['runs_per_batch']:>10} {r['bare_ms']:>8.3f}  "
+                if first
+                else f"    {'':20} {'':>6} {'':>10} {'':>8}  "
+            )
+            first = False
+            print(
+                f"{lead}{name + (' (noise)' if name == 'bare again' else ''):22} {r['added_ms']:>+9.3f} "
+                f"{r['ratio']:>6.3f} [{r['ratio_q1']:.3f}, {r['ratio_q3']:.3f}]"
+            )
+        chk = row["_check"]
+        print(
+            f"    {'':20} check: {chk['runs_finished']:.0f} of {chk['runs_expected']} runs finished, "
+            f"{chk['internal_errors']:.0f} internal errors"
+        )
+        noise = row["bare again"]
+        spread = f"noise: bare again {noise['ratio']:.3f} [{noise['ratio_q1']:.3f}, {noise['ratio_q3']:.3f}]"
+        a = row["all sinks"]
+        if api in ("responses", "chat"):
+            rows.append(
+                (
+                    f"per run {key} events, all sinks: runwatch CPU",
+                    f"<= {TARGET_RUN_MS} ms",
+                    f"{a['added_ms']:+.3f} ms ({spread})",
+                    verdict(a["added_ms"] <= TARGET_RUN_MS),
+                )
+            )
+            rows.append(
+                (
+                    f"per run {key} events, all sinks: ratio",
+                    f"<= {TARGET_RATIO[int(events)]:.2f}",
+                    f"{a['ratio']:.3f}",
+                    verdict(a["ratio"] <= TARGET_RATIO[int(events)]),
+                )
+            )
+        for name in ("metrics only", "default, no OTel SDK"):
+            r = row[name]
+            rows.append(
+                (
+                    f"per run {key} events, {name}",
+                    f"<= {TARGET_RUN_METRICS_MS} ms",
+                    f"{r['added_ms']:+.3f} ms",
+                    verdict(r["added_ms"] <= TARGET_RUN_METRICS_MS),
+                )
+            )
+    print()
+
+
+def print_per_run_instructions(out: dict[str, Any]) -> None:
+    print("1c'. The same rows counted in instructions (valgrind --tool=callgrind, PYTHONHASHSEED=0, every")
+    print("    thread): deterministic, blind to cache misses (runwatch's share of CPU time is larger than")
+    print("    its share of instructions: its code runs briefly between long stretches of the SDK's)")
+    for key, row in out.items():
+        if "error" in row:
+            print(f"    {key:20} CANNOT COUNT: {row['error']}")
+            continue
+        parts = [
+            f"{name}: {r['added_per_run'] / 1e3:+,.0f}k ({r['ratio']:.4f})"
+            for name, r in row.items()
+            if isinstance(r, dict)
+        ]
+        print(f"    {key:20} bare {row['bare_per_run'] / 1e6:,.1f}M/run; " + "; ".join(parts))
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
-    ap.add_argument("--only", choices=["full", "nonstream", "core", "memory", "concurrency", "peers"])
+    ap.add_argument(
+        "--only",
+        choices=["perrun", "snapshot", "full", "nonstream", "core", "memory", "concurrency", "peers"],
+    )
     ap.add_argument("--setup-peers", action="store_true", help="create the peers' venvs under /tmp first")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the per-run rows' instructions under valgrind (deterministic, ~15 min more)",
+    )
+    ap.add_argument("--rounds", type=int, help="rounds of the per-run rows and peers (default 21, quick 7)")
     ap.add_argument("--_mem", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--_cg", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.setup_peers:
         setup_peers()
     if args._mem:
         print(json.dumps(_mem_child(int(args._mem[0]), args._mem[1])))
+        return
+    if args._cg:
+        _per_run_instructions_child(args._cg[0], int(args._cg[1]), int(args._cg[2]))
         return
 
     events = 2_000 if args.quick else 10_000
@@ -697,6 +1138,19 @@ def main() -> None:
         return args.only in (None, part)
 
     rows: list[tuple[str, str, str, str]] = []
+    rounds_n = args.rounds or (7 if args.quick else 21)
+    if want("perrun"):
+        pr_rows = per_run(PER_RUN_SIZES, rounds_n, ("responses", "chat", "assistants"))
+        report["per_run"] = pr_rows
+        print_per_run(pr_rows, rounds_n, rows)
+        if args.instructions:
+            ins = per_run_instructions(PER_RUN_SIZES, ("responses", "chat", "assistants"))
+            report["per_run_instructions"] = ins
+            print_per_run_instructions(ins)
+    if want("snapshot"):
+        snap = snapshot_reads()
+        report["snapshot"] = snap
+        print_snapshot_reads(snap, rows)
     if want("full"):
         full = full_path(events, reps)
         report["full_path"] = full
@@ -868,31 +1322,16 @@ def main() -> None:
             )
         )
     if want("peers") and not args.no_peers:
-        pr = peers(events, reps)
+        pr = peers(rounds_n)
         report["peers"] = pr
-        print("5. Peers (each in its own venv, same openai version, same streams; all in subprocesses)")
-        ours = report.get("full_path", {})
-        for api in ("responses", "chat"):
-            r = ours.get(f"{api} instrument (2KiB chunks)")
-            if r:
-                print(
-                    f"   {'runwatch (all sinks) / ' + api:58} added {r['paired_added_pct']:>7.2f}% (paired)  "
-                    f"CPU added {r['cpu_paired_added_pct']:>6.2f}% {r['cpu_added_us_per_event']:>6.1f} us/ev"
-                )
-        for name, r in pr.items():
-            if "error" in r:
-                print(f"   {name:58} CANNOT RUN: {r['error']}")
-            else:
-                cpu = (
-                    f"CPU added {r['cpu_paired_added_pct']:>6.2f}% {r['cpu_added_us_per_event']:>6.1f} us/ev"
-                    if "cpu_paired_added_pct" in r
-                    else ""
-                )
-                print(
-                    f"   {name:58} added {r['paired_added_pct']:>7.2f}% (paired)  bare {r['bare_s']:.3f} s "
-                    f"inst {r['instrumented_s']:.3f} s  peak {r['peak_kib']:.0f} KiB  {cpu}"
-                )
-        print()
+        ours = dict(report.get("per_run", {}))
+        # runwatch's rows at the sizes the per-run section does not measure (or all of them,
+        # with --only peers), measured the same way, in this run.
+        missing = [n for n in PEER_SIZES if any(f"{api} {n}" not in ours for api in ("responses", "chat"))]
+        for n in missing:
+            ours.update(per_run((n,), rounds_n, ("responses", "chat")))
+        report["per_run_for_peers"] = ours
+        print_peers(pr, ours, rows)
     print("Targets")
     for name, target, got, ok in rows:
         print(f"   {ok:4}  {name:52} target {target:30} measured {got}")

@@ -100,8 +100,10 @@ def test_json_outcomes_and_totals_match_expected(capsys: pytest.CaptureFixture[s
     code, out, err = run_cli(capsys, "--json", *(str(DATA / f) for f in spec["files"]))
     assert (code, err) == (0, "")
     doc = json.loads(out)
-    want = [{k: r[k] for k in ("api", "run_id", "model", "status", "reason")} for r in spec["runs"]]
-    assert sorted(doc["outcomes"], key=json.dumps) == sorted(want, key=json.dumps)
+    keys = ("api", "run_id", "model", "status", "reason")
+    want = [{k: r[k] for k in keys} for r in spec["runs"]]
+    got = [{k: o[k] for k in keys} for o in doc["outcomes"]]
+    assert sorted(got, key=json.dumps) == sorted(want, key=json.dumps)
     assert doc["totals"] == dict(Counter(f"{r['status']}/{r['reason']}" for r in spec["runs"]))
     assert isinstance(doc["anomalies"], dict)
 
@@ -144,13 +146,30 @@ def test_api_forces_the_protocol(capsys: pytest.CaptureFixture[str], tmp_path: P
     ]
 
 
-def test_api_forcing_the_wrong_protocol_is_honest(capsys: pytest.CaptureFixture[str]) -> None:
-    """Forcing ``--api`` onto another protocol's file invents no runs: it reports anomalies."""
-    code, out, _ = run_cli(capsys, "--json", "--api", "assistants", str(DATA / "responses_completed.sse"))
-    doc = json.loads(out)
-    assert code == 0
-    assert doc["outcomes"] == []
-    assert doc["anomalies"].get("unknown_event", 0) > 0
+@pytest.mark.parametrize(
+    ("api", "files", "blamed", "found"),
+    [
+        pytest.param(
+            "assistants", ["responses_completed.sse"], "responses_completed.sse", "responses", id="one"
+        ),
+        pytest.param("responses", ["chat_length.sse"], "chat_length.sse", "chat", id="chat-chunks"),
+        pytest.param(
+            "chat",
+            ["chat_stop.sse", "agents_completed.sse"],
+            "agents_completed.sse",
+            "agents",
+            id="second-file",
+        ),
+    ],
+)
+def test_api_forcing_the_wrong_protocol_says_so(
+    capsys: pytest.CaptureFixture[str], api: str, files: list[str], blamed: str, found: str
+) -> None:
+    """``--api X`` on a file of another api is refused in one line naming that file, what it
+    holds and the flag (it used to print an empty table with anomalies, exit 0)."""
+    code, out, err = run_cli(capsys, "--json", "--api", api, *(str(DATA / f) for f in files))
+    assert (code, out) == (2, "")
+    assert_one_line_error(err, blamed, f"holds {found} events, not {api}", f"--api {api}")
 
 
 def test_unknown_api_choice_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

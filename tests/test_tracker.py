@@ -18,6 +18,7 @@ from runwatch import protocols
 from runwatch._endpoints import classify
 from runwatch._events import (
     APIS,
+    CONSISTENCY_KINDS,
     Anomaly,
     FirstToken,
     PhaseEnded,
@@ -32,7 +33,7 @@ from runwatch._events import (
 )
 from runwatch._replay import replay
 from runwatch._sse import Frame, SSEDecoder
-from runwatch._tracker import CLOSE_REASONS, DEFAULT_TTL, RunBook, Skipper, StreamTracker
+from runwatch._tracker import CLOSE_REASONS, DEFAULT_TTL, RequestFacts, RunBook, Skipper, StreamTracker
 from runwatch.testing import split_frames
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -1227,3 +1228,497 @@ def test_required_tool_calls_are_counted_once(bodies: Any, expected: tuple[int, 
     assert (len(calls), finished.outcome.status) == expected
     assert finished.run.tool_calls == expected[0]
     assert {t.tool_type for t in calls} == {"function"}
+
+
+# ------------------------------------------------------------ OpenAI-compatible servers (issue 16)
+COMPATIBLE = [pytest.param(name, id=name) for name, case in EXPECTED.items() if "anomalies" in case]
+
+
+def _anomaly_counts(transitions: list[Any]) -> dict[str, int]:
+    return dict(Counter(t.kind for t in transitions if isinstance(t, Anomaly)))
+
+
+@pytest.mark.parametrize("name", COMPATIBLE)
+def test_compatible_transcripts_replay_with_exact_samples(name: str) -> None:
+    """``runwatch replay`` of each compatible server's transcript gives the exact Prometheus samples
+    expected.json names: one run under the model the stream reported, its status and reason (a
+    label value, never ``_other``), and the anomalies a replay can see without the request
+    (``replay_anomalies``: a request's max_tokens and include_usage are not in a recording)."""
+    from prometheus_client import CollectorRegistry
+
+    from runwatch.sinks.prometheus import PrometheusSink
+
+    spec = EXPECTED[name]
+    registry = CollectorRegistry()
+    replay([load(f) for f in spec["files"]], sink=PrometheusSink(registry), run_id_hints=hints_for(spec))
+    (run,) = spec["runs"]
+
+    def samples(metric: str, *labels: str) -> dict[tuple[str, ...], float]:
+        return {
+            tuple(s.labels[k] for k in labels): s.value
+            for m in registry.collect()
+            for s in m.samples
+            if s.name == metric and s.value
+        }
+
+    model = run["model"] or "unknown"
+    assert samples("runwatch_runs_total", "api", "model", "status", "reason") == {
+        (run["api"], model, run["status"], run["reason"]): 1.0
+    }
+    anomalies = spec.get("replay_anomalies", spec["anomalies"])
+    assert samples("runwatch_stream_anomalies_total", "api", "kind") == {
+        (run["api"], kind): float(n) for kind, n in anomalies.items()
+    }
+
+
+def _responses_with(sequences: list[int | None]) -> list[Frame]:
+    """responses_completed.sse's frames with these sequence numbers (None: the key left out)."""
+    frames = frames_of(load("responses_completed.sse"))
+    out = []
+    for f, seq in zip(frames, sequences, strict=True):
+        obj = json.loads(f.data)
+        if seq is None:
+            obj.pop("sequence_number", None)
+        else:
+            obj["sequence_number"] = seq
+        out.append(frame(f.event, obj))
+    return out
+
+
+# responses_completed.sse: created 0, in_progress 1, item added 2, part added 3, deltas 4-8 (the
+# first token at 4: the others are skipped unread), text done 9, part done 10, item done 11,
+# completed 12.
+_SEQ = list(range(13))
+
+
+@pytest.mark.parametrize(
+    ("sequences", "gap"),
+    [
+        pytest.param(_SEQ, False, id="contiguous"),
+        pytest.param([0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], True, id="gap-before-first-token"),
+        pytest.param([0, 1, 2, 3, 4, 5, 6, 7, 8, 19, 20, 21, 22], False, id="jump-after-skipped-deltas"),
+        pytest.param([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 10, 11], True, id="repeated"),
+        pytest.param([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0], True, id="zeros-after-first-token"),
+        pytest.param([0, 2, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], True, id="backwards"),
+        pytest.param([None] * 13, False, id="no-sequence-numbers"),
+        pytest.param([5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17], False, id="starts-anywhere"),
+        pytest.param([0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24], True, id="every-other"),
+    ],
+)
+def test_sequence_numbers_must_rise_by_one_where_nothing_was_skipped(
+    sequences: list[int | None], gap: bool
+) -> None:
+    """A Responses stream's ``sequence_number`` must rise with every event, by exactly one where no
+    content delta can lie between two events runwatch read (deltas after the first token are
+    skipped unread: a jump across them cannot be told from the deltas themselves). Any break is one
+    ``sequence_gap`` per stream, whatever the number of breaks; the outcome never changes."""
+    c = Collect()
+    stream = RunBook(c).stream("responses", 0.0)
+    for f in _responses_with(sequences):
+        stream.frame(f, 1.0)
+    stream.close("stream_ended", 2.0)
+    assert c.finished() == [("resp_r001", "completed", "none")]
+    assert c.anomalies() == (["sequence_gap"] if gap else [])
+
+
+def _snap(event: str, rid: str, status: str = "in_progress", **extra: Any) -> Frame:
+    body = {"id": rid, "object": "response", "status": status, "model": "m", **extra}
+    return frame(event, {"type": event, "response": body})
+
+
+def test_an_id_changed_mid_stream_is_the_same_run_said_once() -> None:
+    """One create, one run: a proxy that renames the response at every lifecycle event does not
+    split the stream into runs. The run keeps its first id (what ``duplicate_id`` and resumes go
+    by), the change is one ``id_changed`` anomaly whose detail (logs only) names both ids, and a
+    later create that reuses a rotated id is not a duplicate."""
+    c = Collect()
+    book = RunBook(c)
+    stream = book.stream("responses", 0.0)
+    for f in (
+        _snap("response.created", "resp_a"),
+        _snap("response.in_progress", "resp_b"),
+        _snap("response.completed", "resp_c", "completed"),
+    ):
+        stream.frame(f, 1.0)
+    stream.close("stream_ended", 2.0)
+    assert c.finished() == [("resp_a", "completed", "none")]
+    [anomaly] = c.of(Anomaly)
+    assert (anomaly.kind, anomaly.detail, anomaly.run.run_id) == ("id_changed", "resp_a -> resp_b", "resp_a")
+    play(book, load("responses_completed.sse").replace(b"resp_r001", b"resp_b"), t=3.0)
+    assert "duplicate_id" not in c.anomalies()
+
+
+def test_a_new_id_after_the_terminal_is_still_a_run_of_its_own() -> None:
+    """What id rotation does not cover: a second response after the first one ended, on the same
+    stream, is a run of its own (the run book's rules, unchanged)."""
+    c = Collect()
+    stream = RunBook(c).stream("responses", 0.0)
+    for f in (
+        _snap("response.created", "resp_a"),
+        _snap("response.completed", "resp_a", "completed"),
+        _snap("response.created", "resp_b"),
+    ):
+        stream.frame(f, 1.0)
+    stream.close("stream_ended", 2.0)
+    assert c.finished() == [("resp_a", "completed", "none"), ("resp_b", "aborted", "stream_ended")]
+    assert "id_changed" not in c.anomalies()
+
+
+@pytest.mark.parametrize(
+    ("event", "status", "outcome", "mismatch"),
+    [
+        pytest.param("response.completed", "completed", ("completed", "none"), False, id="agree"),
+        pytest.param("response.completed", "incomplete", ("incomplete", "max_output_tokens"), True,
+                     id="vllm"),
+        pytest.param("response.incomplete", "completed", ("completed", "none"), True, id="reverse"),
+        pytest.param("response.in_progress", "queued", ("aborted", "stream_ended"), False, id="not-terminal"),
+        pytest.param("response.failed", "failed", ("failed", "server_error"), False, id="failed"),
+    ],
+)  # fmt: skip
+def test_a_terminal_event_whose_run_says_otherwise(
+    event: str, status: str, outcome: tuple[str, str], mismatch: bool
+) -> None:
+    """The run's own ``status`` decides its outcome (what the SDK's final response says); a
+    terminal event named for another status is ``status_mismatch``, before the run ends."""
+    c = Collect()
+    stream = RunBook(c).stream("responses", 0.0)
+    extra = {"incomplete_details": {"reason": "max_output_tokens"}, "error": {"code": "server_error"}}
+    stream.frame(_snap("response.created", "resp_m"), 1.0)
+    stream.frame(_snap(event, "resp_m", status, **extra), 2.0)
+    stream.close("stream_ended", 3.0)
+    assert [(s, r) for _, s, r in c.finished()] == [outcome]
+    assert ("status_mismatch" in c.anomalies()) is mismatch
+    if mismatch:
+        assert c.transitions.index(c.of(Anomaly)[0]) < c.transitions.index(c.of(RunFinished)[0])
+
+
+def _chat_body(*, finish: str | None, usage: bool, done: bool, finish_key: bool = True) -> bytes:
+    def chunk(choices: list[Any], **extra: Any) -> bytes:
+        data = {
+            "id": "chatcmpl-q",
+            "object": "chat.completion.chunk",
+            "model": "m",
+            "choices": choices,
+            **extra,
+        }
+        return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+    def choice(delta: dict[str, Any], fr: str | None = None) -> dict[str, Any]:
+        return {"index": 0, "delta": delta, **({"finish_reason": fr} if finish_key or fr else {})}
+
+    parts = [chunk([choice({"role": "assistant", "content": ""})])]
+    parts += [chunk([choice({"content": w})]) for w in ("a", "b", "c")]
+    if finish is not None:
+        parts.append(chunk([choice({}, finish)]))
+    if usage:
+        parts.append(chunk([], usage={"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}))
+    if done:
+        parts.append(b"data: [DONE]\n\n")
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome", "anomalies"),
+    [
+        pytest.param({"finish": "stop", "usage": True, "done": True}, ("completed", "none"), [], id="openai"),
+        pytest.param({"finish": None, "usage": True, "done": True, "finish_key": False},
+                     ("completed", "no_finish_reason"), ["missing_finish_reason"], id="cortex"),
+        pytest.param({"finish": None, "usage": False, "done": True, "finish_key": False},
+                     ("completed", "no_finish_reason"), ["missing_finish_reason"], id="cortex-no-usage"),
+        pytest.param({"finish": None, "usage": False, "done": True}, ("completed", "no_finish_reason"),
+                     ["missing_finish_reason"], id="null-finish-then-done"),
+        pytest.param({"finish": None, "usage": True, "done": False, "finish_key": False},
+                     ("aborted", "stream_ended"), ["missing_terminal"], id="cortex-cut-before-done"),
+        pytest.param({"finish": None, "usage": False, "done": False}, ("aborted", "stream_ended"),
+                     ["missing_terminal"], id="cut"),
+        pytest.param({"finish": "length", "usage": False, "done": False}, ("incomplete", "length"), [],
+                     id="finish-then-cut"),
+    ],
+)  # fmt: skip
+def test_only_a_chat_cut_before_done_is_aborted(
+    body: dict[str, Any], outcome: tuple[str, str], anomalies: list[str]
+) -> None:
+    """The bytes path sees ``[DONE]``: a chat that ends with it and no finish reason completed
+    (``no_finish_reason`` plus ``missing_finish_reason``: the caller saw a success); one that ends
+    without it and without a finish reason was cut (aborted, ``missing_terminal``). The same on
+    the plain and the production byte path, whatever the chunking."""
+    raw = _chat_body(**body)
+    for chunks in (split_frames(raw), [raw[i : i + 5] for i in range(0, len(raw), 5)]):
+        plain, hot = _both_paths(chunks, "chat")
+        assert _summary(plain) == _summary(hot)
+        finished = [t.outcome for t in hot if isinstance(t, RunFinished)]
+        assert [(o.status, o.reason) for o in finished] == [outcome]
+        assert [t.kind for t in hot if isinstance(t, Anomaly) and t.kind != "oversized_frame"] == anomalies
+
+
+def _feed_like_the_sdk(book: RunBook, body: bytes, request: Any = None, api: Any = "chat") -> StreamTracker:
+    """What ``watch()`` on an un-instrumented client feeds: the SDK's chunk objects up to its
+    ``[DONE]`` (never the sentinel itself: the SDK stops there), deltas after the first token left
+    out as the Observation leaves them out, then the end of the SDK's iteration."""
+    stream = book.stream(api, 0.0, request=request)
+    for f in frames_of(body):
+        if f.is_done:
+            break
+        payload = f.json()
+        if f.event is not None:
+            name = f.event
+        else:
+            name = (
+                "chat.completion.chunk.delta"
+                if protocols.chat.plain_chunk(payload)
+                else "chat.completion.chunk"
+            )
+        if stream.skippable(name, ""):
+            continue
+        stream.feed(name, 1.0, lambda p=payload: p)
+    stream.close("stream_ended", 2.0)
+    return stream
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome"),
+    [
+        pytest.param({"finish": "stop", "usage": True, "done": True}, ("completed", "none"), id="openai"),
+        pytest.param({"finish": None, "usage": True, "done": True, "finish_key": False},
+                     ("completed", "no_finish_reason"), id="cortex-with-usage"),
+        pytest.param({"finish": None, "usage": True, "done": False, "finish_key": False},
+                     ("completed", "no_finish_reason"), id="cut-after-usage-looks-the-same"),
+        pytest.param({"finish": None, "usage": False, "done": True, "finish_key": False},
+                     ("aborted", "stream_ended"), id="cortex-without-usage-looks-cut"),
+        pytest.param({"finish": None, "usage": False, "done": False}, ("aborted", "stream_ended"), id="cut"),
+    ],
+)  # fmt: skip
+def test_without_done_the_sdk_path_goes_by_the_servers_last_report(
+    body: dict[str, Any], outcome: tuple[str, str]
+) -> None:
+    """SDK objects never show ``[DONE]`` (the SDK stops at it, or at the end of the body, alike).
+    There a chat without a finish reason counts as ended by the server once the server made its
+    last report (the usage chunk that follows the finish reason), else as cut: the two rows that
+    differ from the bytes path are the documented limits of ``watch()`` without ``instrument()``."""
+    c = Collect()
+    _feed_like_the_sdk(RunBook(c), _chat_body(**body))
+    assert [(s, r) for _, s, r in c.finished()] == [outcome]
+
+
+@pytest.mark.parametrize(
+    ("params", "facts"),
+    [
+        pytest.param({"model": "m", "messages": []}, None, id="nothing"),
+        pytest.param({"max_tokens": 16}, RequestFacts(16), id="max_tokens"),
+        pytest.param({"max_completion_tokens": 8, "max_tokens": 16}, RequestFacts(8), id="completion-first"),
+        pytest.param({"max_output_tokens": 5}, RequestFacts(5), id="responses"),
+        pytest.param({"stream": True, "stream_options": {"include_usage": True}}, RequestFacts(None, True),
+                     id="include_usage"),
+        pytest.param({"stream_options": {"include_usage": True}}, None, id="usage-without-stream"),
+        pytest.param({"stream": True, "stream_options": {"include_usage": "yes"}}, None, id="not-a-bool"),
+        pytest.param({"n": 3, "max_tokens": True}, RequestFacts(None, False, 3), id="n-and-a-bool-limit"),
+        pytest.param({"max_tokens": 0}, RequestFacts(None), id="zero-limit"),
+    ],
+)  # fmt: skip
+def test_request_facts_read_only_what_they_name(params: dict[str, Any], facts: RequestFacts | None) -> None:
+    """The request facts runwatch checks runs against: the output limit (Chat's newer name first),
+    whether a stream asked for usage, and ``n``; anything malformed reads as not asked."""
+    assert RequestFacts.read(params) == facts
+
+
+@pytest.mark.parametrize(
+    ("finish", "output", "facts", "anomalies"),
+    [
+        pytest.param("stop", 16, RequestFacts(16), ["stop_at_max_tokens"], id="at-limit"),
+        pytest.param("stop", 17, RequestFacts(16), ["stop_at_max_tokens"], id="over-limit"),
+        pytest.param("stop", 15, RequestFacts(16), [], id="under-limit"),
+        pytest.param("length", 16, RequestFacts(16), [], id="length-says-so"),
+        pytest.param("stop", 16, RequestFacts(16, False, 2), [], id="n2"),
+        pytest.param("stop", 16, None, [], id="no-request"),
+        pytest.param("tool_calls", 16, RequestFacts(16), ["stop_at_max_tokens"], id="tool-calls-at-limit"),
+        pytest.param("stop", None, RequestFacts(16, True), ["usage_missing"], id="usage-asked-none-came"),
+        pytest.param("length", None, RequestFacts(None, True), ["usage_missing"],
+                     id="usage-missing-incomplete"),
+        pytest.param("stop", None, RequestFacts(16), [], id="no-usage-no-check"),
+    ],
+)  # fmt: skip
+def test_a_chat_ending_is_checked_against_its_request(
+    finish: str, output: int | None, facts: RequestFacts | None, anomalies: list[str]
+) -> None:
+    """``stop_at_max_tokens``: a chat that completed having produced every token its request
+    allowed (its usage says so; ``n`` > 1 sums the choices, so it is not compared);
+    ``usage_missing``: the stream asked for a usage chunk and ended cleanly without one. Each is
+    emitted before the run finishes (so it is on the run's span) and changes no outcome."""
+    body = _chat_body(finish=finish, usage=False, done=False)
+    if output is not None:
+        usage = {"prompt_tokens": 4, "completion_tokens": output, "total_tokens": 4 + output}
+        body += b"data: " + json.dumps({"id": "chatcmpl-q", "choices": [], "usage": usage}).encode() + b"\n\n"
+    body += b"data: [DONE]\n\n"
+    c = Collect()
+    stream = RunBook(c).stream("chat", 0.0, request=facts)
+    for f in frames_of(body):
+        stream.frame(f, 1.0)
+    stream.close("stream_ended", 2.0)
+    assert c.anomalies() == anomalies
+    [finished] = c.of(RunFinished)
+    assert finished.outcome.status == ("incomplete" if finish == "length" else "completed")
+    assert all(c.transitions.index(a) < c.transitions.index(finished) for a in c.of(Anomaly))
+
+
+def test_usage_missing_is_not_said_of_a_failed_or_cut_stream() -> None:
+    """OpenAI itself may skip the usage chunk after an error, a cut stream never got to it, and a
+    finish reason nobody knows says nothing of what should follow: none is ``usage_missing``."""
+    facts = RequestFacts(None, True)
+    for body, outcome in (
+        (_chat_body(finish=None, usage=False, done=False), ("aborted", "stream_ended")),
+        (_chat_body(finish="stop", usage=False, done=False), ("completed", "none")),
+        (_chat_body(finish="eos", usage=False, done=True), ("unknown", "unknown_status")),
+        (_chat_body(finish="error", usage=False, done=True), ("failed", "none")),
+        (_chat_body(finish=None, usage=False, done=False) + b'data: {"error":{"code":"server_error"}}\n\n',
+         ("failed", "server_error")),
+    ):  # fmt: skip
+        c = Collect()
+        stream = RunBook(c).stream("chat", 0.0, request=facts)
+        for f in frames_of(body):
+            stream.frame(f, 1.0)
+        stream.close("stream_ended", 2.0)
+        assert [(s, r) for _, s, r in c.finished()] == [outcome]
+        assert "usage_missing" not in c.anomalies()
+
+
+@pytest.mark.parametrize(
+    ("code", "label"),
+    [
+        pytest.param({"code": "tool_use_failed"}, "tool_use_failed", id="groq"),
+        pytest.param({"code": "json_validate_failed"}, "json_validate_failed", id="groq-json"),
+        pytest.param({"code": 502}, "502", id="openrouter-int"),
+        pytest.param({"code": "429"}, "429", id="litellm-text"),
+        pytest.param({"type": "server_error", "code": None}, "server_error", id="openai-type"),
+        pytest.param({"code": "made_up_by_a_vendor"}, "_other", id="unknown-folds"),
+        pytest.param({"code": 418}, "_other", id="unlisted-status"),
+    ],
+)
+def test_provider_error_codes_are_label_values_and_stay_raw(code: dict[str, Any], label: str) -> None:
+    """An in-band error's code ends the chat ``failed`` with that code as its reason, raw (spans
+    and logs keep it); the ``reason`` label is the code when a compatible server documents it, else
+    ``_other``: the set stays closed."""
+    from runwatch._labels import reason_label
+
+    c = Collect()
+    stream = RunBook(c).stream("chat", 0.0)
+    body = _chat_body(finish=None, usage=False, done=False)
+    body += b"data: " + json.dumps({"error": {"message": "x", **code}}).encode() + b"\n\n"
+    for f in frames_of(body):
+        stream.frame(f, 1.0)
+    stream.close("stream_ended", 2.0)
+    [(_, status, reason)] = c.finished()
+    raw = code.get("code") if code.get("code") is not None else code["type"]
+    assert (status, reason) == ("failed", str(raw))
+    assert reason_label("chat", reason) == label
+
+
+@pytest.mark.parametrize("api", [None, "chat"])
+def test_azure_first_chunk_belongs_to_the_run(api: Any) -> None:
+    """Azure's first chunk (``choices: []``, empty ``id``, ``model`` and ``object``, the prompt's
+    content-filter results) is a chunk of the run, whether the api is known (tap) or detected
+    (replay): no ``unknown_event``; the run takes its id and model from the next chunk, once."""
+    c = Collect()
+    play(RunBook(c), load("chat_azure_prompt_filter_results.sse"), api=api)
+    assert c.finished() == [("chatcmpl-az201", "completed", "none")]
+    assert c.anomalies() == []
+    assert len(c.of(RunStarted)) == 1
+
+
+# -- no false positives --------------------------------------------------------------------------
+def _consistent_cases() -> list[str]:
+    """Every case whose streams keep the protocol (all but those written to break it)."""
+    return sorted(
+        name for name, case in EXPECTED.items() if not set(case.get("anomalies", {})) & CONSISTENCY_KINDS
+    )
+
+
+def _what_runs_report(name: str) -> tuple[int, bool]:
+    """The most output tokens any run of the case reported, and whether a request may have asked
+    for usage: what a request consistent with the case may ask (a limit above the former; usage
+    unless a chat run ended cleanly, at ``[DONE]``, completed or incomplete, without any)."""
+    spec = EXPECTED[name]
+    bodies = [load(f) for f in spec["files"]]
+    result = replay(bodies, run_id_hints=hints_for(spec))
+    most = max((r.usage.output or 0 for r in result.runs), default=0)
+    done = any(b"data: [DONE]" in body for body in bodies)
+    usage = not any(
+        r.api == "chat"
+        and done
+        and r.outcome is not None
+        and r.outcome.status in ("completed", "incomplete")
+        and not r.usage.items()
+        for r in result.runs
+    )
+    return most, usage
+
+
+REPORTED = {name: _what_runs_report(name) for name in _consistent_cases()}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(_consistent_cases()),
+    sizes=st.lists(st.integers(1, 600), min_size=1, max_size=8),
+    slack=st.one_of(st.none(), st.integers(1, 2), st.integers(3, 100_000)),  # the boundary, often
+    ask_usage=st.booleans(),
+    choices=st.sampled_from([1, 1, 2]),
+)
+def test_a_consistent_stream_never_raises_a_consistency_anomaly(
+    name: str, sizes: list[int], slack: int | None, ask_usage: bool, choices: int
+) -> None:
+    """No false positives: every transcript that keeps the protocol (every case not written to
+    break it), under any request consistent with it (a token limit above what its runs produced,
+    usage asked for only where the server sends it, any ``n``), read through the production byte
+    path cut at random places and through an emulation of the SDK path, raises none of the
+    protocol-consistency anomalies."""
+    spec = EXPECTED[name]
+    most, usage = REPORTED[name]
+    facts = RequestFacts(most + slack if slack is not None else None, ask_usage and usage, choices)
+    hints = hints_for(spec)
+    c = Collect()
+    book = RunBook(c)
+    for n, f in enumerate(spec["files"]):
+        body = load(f)
+        stream = book.stream(None, float(n), hints[n], request=facts)
+        skipper = Skipper(stream)
+        i = k = 0
+        while i < len(body):
+            step = sizes[k % len(sizes)]
+            skipper.feed(body[i : i + step], lambda n=n: float(n))
+            i, k = i + step, k + 1
+        for fr in skipper.decoder.end():
+            stream.frame(fr, float(n))
+        stream.close("stream_ended", float(n) + 0.5)
+    book.flush(1e6)
+    assert not set(c.anomalies()) & CONSISTENCY_KINDS, c.anomalies()
+    api = spec["runs"][0]["api"]
+    if api in ("chat", "responses") and len(spec["files"]) == 1:
+        c = Collect()
+        _feed_like_the_sdk(RunBook(c), load(spec["files"][0]), facts, api)
+        assert not set(c.anomalies()) & CONSISTENCY_KINDS, c.anomalies()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(max_size=60),
+    seq=st.one_of(st.integers(0, 10**12), st.floats(allow_nan=False), st.text(max_size=5), st.none()),
+    compact=st.booleans(),
+)
+def test_sequence_numbers_read_from_bytes_are_those_json_reads(text: str, seq: object, compact: bool) -> None:
+    """The bytes path reads ``sequence_number`` without decoding; it reads what ``json.loads``
+    reads for every transcript's Responses events and for events whose text (model output, which
+    may spell the key itself) and number are random: a whole non-negative integer, else None."""
+    from runwatch.protocols.responses import sequence_number
+
+    for f in POOL:
+        decoded = f.json() if f.event and f.event.startswith("response.") else None
+        if decoded is not None:  # (a frame cut mid-way is never dispatched: it is no JSON)
+            assert sequence_number(f.data) == decoded.get("sequence_number")
+    event = {
+        "type": "response.output_text.delta",
+        "delta": text + '"sequence_number":7',
+        "sequence_number": seq,
+    }
+    data = json.dumps(event, separators=(",", ":") if compact else (", ", ": "))
+    want = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    assert sequence_number(data) == want

@@ -15,22 +15,41 @@ sessions: low-level and unstable.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from ._observer import Observer
 
 __version__ = "0.1.0"
 
 
-def instrument(client: Any, observer: Observer | None = None) -> Any:
-    """Tap an existing OpenAI client's transport; returns the same client. See adapters.install."""
+_C = TypeVar("_C")
+
+
+@overload
+def instrument(client: None = None, observer: Observer | None = None) -> None: ...
+@overload
+def instrument(client: _C, observer: Observer | None = None) -> _C: ...
+def instrument(client: Any = None, observer: Observer | None = None) -> Any:
+    """Tap an existing OpenAI client's transport; returns the same client. See adapters.install.
+
+    Without a client, every OpenAI client of the process is observed (those already created
+    too), until :func:`uninstrument` is called without one; returns None. A client instrumented
+    both ways is observed once. The default observer is configured by the environment
+    (``RUNWATCH_*``, docs/configuration.md).
+
+    >>> runwatch.instrument()                                # doctest: +SKIP
+    """
     from .adapters.install import instrument as _instrument
 
     return _instrument(client, observer)
 
 
-def uninstrument(client: Any) -> Any:
-    """Undo :func:`instrument`; returns the same client."""
+@overload
+def uninstrument(client: None = None) -> None: ...
+@overload
+def uninstrument(client: _C) -> _C: ...
+def uninstrument(client: Any = None) -> Any:
+    """Undo :func:`instrument`; returns the same client (without one: undo the global mode)."""
     from .adapters.install import uninstrument as _uninstrument
 
     return _uninstrument(client)
@@ -38,16 +57,18 @@ def uninstrument(client: Any) -> Any:
 
 def watch(stream: Any, observer: Observer | None = None) -> Any:
     """Observe an SDK stream or stream manager; yields the identical objects, adds ``.final``."""
+    from ._config import default_observer
     from .adapters.watch import watch as _watch
 
-    return _watch(stream, observer)
+    return _watch(stream, observer or default_observer())
 
 
 def handler(event_handler: Any, observer: Observer | None = None) -> Any:
     """Observe an AssistantEventHandler; returns the same handler object."""
+    from ._config import default_observer
     from .adapters.handler import handler as _handler
 
-    return _handler(event_handler, observer)
+    return _handler(event_handler, observer or default_observer())
 
 
 def add_trace_ids(logger: Any, method_name: str, event_dict: Any) -> Any:

@@ -2,10 +2,14 @@
 
 Data flows one way::
 
-    adapter --Event--> RunTracker --Transition--> sinks
+    adapter --frames or events--> StreamTracker --> RunTracker --Transition--> sinks
 
-An :class:`Event` is what an adapter saw on the wire (or got from the SDK): a name and a lazily
-loaded payload. A :class:`Transition` is what the tracker concluded: a run started, a phase began
+What an adapter saw reaches the tracker in one of two shapes: a decoded SSE
+:class:`~runwatch._sse.Frame` (the bytes path, through :class:`runwatch._skip.Skipper`), or a named
+event with a lazily loaded payload (SDK objects, replays: ``StreamTracker.feed(name, time,
+payload, raw)``, whose fields :class:`Event` names; the tracker takes them unpacked, as building
+an object per event costs more than the rest of that path). A :class:`Transition` is what the
+tracker concluded: a run started, a phase began
 or ended, the first token arrived, the run finished with an :class:`Outcome`. Sinks only ever see
 transitions and the :class:`Run` they refer to; they never see raw bytes.
 
@@ -225,10 +229,35 @@ ANOMALY_KINDS: Final[frozenset[str]] = frozenset(
         "malformed_json",
         "truncated_frame",
         "oversized_frame",
+        # Reserved, produced by nothing since run identity is the HTTP exchange (kept: label
+        # values stay stable): a second observer of one exchange is recognised, not counted.
         "unknown_run",
         "duplicate_observation",
         "unknown_api",
         "duplicate_id",
+        # The server broke the protocol's consistency (docs/reference.md, "Protocol-consistency
+        # anomalies"): see CONSISTENCY_KINDS.
+        "missing_finish_reason",
+        "id_changed",
+        "sequence_gap",
+        "status_mismatch",
+        "completed_with_incomplete_item",
+        "stop_at_max_tokens",
+        "usage_missing",
+    }
+)
+
+#: Anomalies that say a stream contradicts itself or the request it answers (a consistent stream
+#: never raises one): each is reported where the outcome alone would hide it.
+CONSISTENCY_KINDS: Final[frozenset[str]] = frozenset(
+    {
+        "missing_finish_reason",
+        "id_changed",
+        "sequence_gap",
+        "status_mismatch",
+        "completed_with_incomplete_item",
+        "stop_at_max_tokens",
+        "usage_missing",
     }
 )
 

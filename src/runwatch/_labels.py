@@ -16,6 +16,7 @@ from typing import Final
 from . import protocols
 from ._events import ANOMALY_KINDS, APIS, STATUSES
 from ._safety import STAGES
+from .protocols import chat
 
 OTHER: Final = "_other"
 UNKNOWN: Final = "unknown"
@@ -57,6 +58,36 @@ _RESPONSES_IMAGE_CODES: Final = frozenset(
     }
 )
 
+# Codes OpenAI-compatible servers put in the errors they send inside a 200 stream (an ``error``
+# event, or an ``error`` object in a chat chunk) and that are not OpenAI's own. The reason stays
+# raw on spans and logs (``runwatch.run.reason``); only the label is folded onto these sets.
+_IN_BAND_ERROR_CODES: Final = frozenset(
+    {
+        # OpenAI's own mid-stream chat errors name a type, not a code ({"error": {"type":
+        # "server_error", ...}}): read as the reason when there is no code (_payload.error_code).
+        "server_error",
+        "rate_limit_exceeded",
+        "insufficient_quota",
+        "context_length_exceeded",
+        "invalid_request_error",
+        "invalid_prompt",
+        # Groq (console.groq.com/docs/tool-use, "failed_generation"; console.groq.com/docs/
+        # structured-outputs): a tool call or a JSON answer the model got wrong, sent as
+        # `event: error` with {"error": {"code": ..., "failed_generation": ...}}.
+        "tool_use_failed",
+        "json_validate_failed",
+    }
+)
+# HTTP statuses as error codes, mid-stream: OpenRouter's error.code is a number
+# (openrouter.ai/docs/api-reference/errors: 400, 401, 402, 403, 408, 429, 502, 503; "any error
+# that occurs while the LLM is producing the output will be emitted ... as an SSE data event"),
+# vLLM's and SGLang's streaming errors carry ErrorResponse.code = the HTTPStatus value
+# (vllm/entrypoints/openai/serving_engine.py create_streaming_error_response), and LiteLLM
+# passes upstream statuses on. An int code reads as its text (_payload.error_code).
+_HTTP_STATUS_CODES: Final = frozenset(
+    {"400", "401", "402", "403", "404", "408", "413", "422", "429", "500", "502", "503", "504"}
+)
+
 #: The closed set of ``reason`` label values per api (anything else becomes ``_other``).
 REASONS: Final[dict[str, frozenset[str]]] = {
     "assistants": _COMMON_REASONS
@@ -69,6 +100,7 @@ REASONS: Final[dict[str, frozenset[str]]] = {
     },
     "responses": _COMMON_REASONS
     | _RESPONSES_IMAGE_CODES
+    | _HTTP_STATUS_CODES
     | {
         "max_output_tokens",
         "max_messages",
@@ -83,7 +115,10 @@ REASONS: Final[dict[str, frozenset[str]]] = {
         "vector_store_timeout",
         "insufficient_quota",
     },
-    "chat": _COMMON_REASONS | {"length", "content_filter", "stop", "tool_calls", "function_call"},
+    "chat": _COMMON_REASONS
+    | _IN_BAND_ERROR_CODES
+    | _HTTP_STATUS_CODES
+    | {"length", "content_filter", "stop", "tool_calls", "function_call", chat.NO_FINISH_REASON},
     "agents": _COMMON_REASONS
     | {
         "max_output_tokens",

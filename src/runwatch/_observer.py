@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from ._events import Anomaly, Api, JSONObject, PayloadLoader, RequestFailed, Transition
 from ._safety import Safety
 from ._sse import SSEDecoder
-from ._tracker import DEFAULT_TTL, RunBook, Skipper, StreamTracker
+from ._tracker import DEFAULT_TTL, RequestFacts, RunBook, Skipper, StreamTracker
 
 if TYPE_CHECKING:
     from .sinks import Sink
@@ -114,15 +114,17 @@ class Observer:
         started_at: float | None = None,
         request_model: str | None = None,
         expect_run: bool = False,
+        request: RequestFacts | None = None,
     ) -> StreamSession:
         """A session for one new stream (adapters call this).
 
         ``started_at``: when the request was sent (default: now). ``run_id_hint``: the run the
         request names in its URL (a continuation). ``expect_run``: the request created or
         continued a run, so a body that ends before its first event is that run, aborted.
+        ``request``: what the request asked that its run is checked against (max tokens, usage).
         """
         _drain_finalized()
-        return StreamSession(self, api, run_id_hint, started_at, request_model, expect_run)
+        return StreamSession(self, api, run_id_hint, started_at, request_model, expect_run, request)
 
     def body(
         self,
@@ -133,6 +135,7 @@ class Observer:
         *,
         started_at: float | None = None,
         request_model: str | None = None,
+        request: RequestFacts | None = None,
     ) -> None:
         """A whole run object answering a non-streaming request of ``kind`` (a create, a poll,
         a continuation or a cancel; see :class:`runwatch._endpoints.Endpoint`). Never raises."""
@@ -144,7 +147,11 @@ class Observer:
             if kind == "poll" and run_id is not None and not book.is_parked(api, run_id):
                 started_at = book.sighted_at(api, run_id)  # seen unfinished, now finished
             tracker = book.stream(
-                api, now if started_at is None else started_at, run_id, request_model=request_model
+                api,
+                now if started_at is None else started_at,
+                run_id,
+                request_model=request_model,
+                request=request,
             )
             tracker.body(obj, now, cancel=kind == "cancel")
             tracker.close("poll", now)
@@ -203,6 +210,7 @@ class StreamSession:
         started_at: float | None = None,
         request_model: str | None = None,
         expect_run: bool = False,
+        request: RequestFacts | None = None,
     ) -> None:
         self.observer = observer
         self.closed = False
@@ -214,6 +222,7 @@ class StreamSession:
             run_id_hint,
             request_model=request_model,
             expect_run=expect_run,
+            request=request,
         )
 
     def close_on_collect(self, owner: object, reason: str = "client_closed") -> None:

@@ -7,10 +7,12 @@ observer, so a ``requires_action`` run split over two recordings is one run.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from . import protocols
 from ._events import Anomaly, Api, JSONObject, Phase, PhaseStarted, Run, RunFinished, Transition
@@ -21,7 +23,12 @@ _TIME_KEYS = ("created_at", "started_at", "completed_at", "failed_at", "cancelle
 
 
 class ReplayError(Exception):
-    """A recording that cannot be replayed (missing, empty, not an event stream)."""
+    """A recording that cannot be replayed (missing, empty, not an event stream, another api's);
+    ``index``: which of the bodies given to :func:`replay`, when one is to blame."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 @dataclass
@@ -44,6 +51,7 @@ class Replay:
         return [p.kind for p in self.phases.get(id(run), [])]
 
     def outcomes(self) -> list[dict[str, object]]:
+        """One dict per run with everything the table shows (and the full token counts)."""
         return [
             {
                 "api": r.api,
@@ -51,6 +59,11 @@ class Replay:
                 "model": r.model,
                 "status": r.outcome.status if r.outcome else None,
                 "reason": r.outcome.reason if r.outcome else None,
+                "phases": self.phase_kinds(r),
+                "duration_s": r.duration,
+                "tokens_in": r.usage.input,
+                "tokens_out": r.usage.output,
+                "tokens": dict(r.usage.items()),
             }
             for r in self.runs
         ]
@@ -79,7 +92,38 @@ def _event_time(frame: Frame, previous: float) -> float:
     return best
 
 
-def read_recording(path: Path) -> bytes:
+#: What ``runwatch replay -`` calls standard input in messages.
+STDIN = "-"
+
+
+def detect_api(frames: list[Frame]) -> Api | None:
+    """The protocol the frames' events belong to (the first event that names one), or None."""
+    for frame in frames:
+        if frame.event and frame.event not in ("message", "error", "done"):
+            api = protocols.for_event(frame.event)
+            if api is not None:
+                return api
+        elif frame.data[:1] == "{":
+            payload = frame.json()
+            if payload is None:
+                continue
+            kind = payload.get("type") or payload.get("object")
+            if isinstance(kind, str):
+                api = protocols.for_event(kind)
+                if api is not None:
+                    return api
+    return None
+
+
+def read_recording(path: Path | str, stdin: BinaryIO | None = None) -> bytes:
+    """The bytes of a recording (``-``: standard input); a ReplayError saying what is wrong."""
+    if str(path) == STDIN:
+        try:
+            body = (stdin if stdin is not None else sys.stdin.buffer).read()
+        except OSError as exc:
+            raise ReplayError(f"standard input: cannot read ({exc.strerror})") from None
+        return _check(body, "standard input")
+    path = Path(path)
     try:
         body = path.read_bytes()
     except FileNotFoundError:
@@ -88,10 +132,15 @@ def read_recording(path: Path) -> bytes:
         raise ReplayError(f"{path}: is a directory, expected a recorded text/event-stream body") from None
     except OSError as exc:
         raise ReplayError(f"{path}: cannot read ({exc.strerror})") from None
+    return _check(body, str(path))
+
+
+def _check(body: bytes, name: str) -> bytes:
     if not body.strip():
-        raise ReplayError(f"{path}: empty file, expected a recorded text/event-stream body")
+        what = "nothing" if name == "standard input" else "empty file"
+        raise ReplayError(f"{name}: {what}, expected a recorded text/event-stream body")
     if b"\x00" in body[:4096]:
-        raise ReplayError(f"{path}: binary data, expected a recorded text/event-stream body")
+        raise ReplayError(f"{name}: binary data, expected a recorded text/event-stream body")
     return body
 
 
@@ -121,11 +170,18 @@ def replay(
         decoder = SSEDecoder()
         frames = decoder.feed(body) + decoder.end()
         if not frames:
-            raise ReplayError("no server-sent events found")
+            raise ReplayError("no server-sent events found", index)
         if api is None and not any(
             f.is_done or (f.event and protocols.for_event(f.event)) or f.data[:1] == "{" for f in frames
         ):
-            raise ReplayError("no OpenAI stream events found")
+            raise ReplayError("no OpenAI stream events found", index)
+        if api is not None:
+            found = detect_api(frames)
+            if found is not None and found != api:
+                raise ReplayError(
+                    f"holds {found} events, not {api} (--api {api}); omit --api to detect the protocol",
+                    index,
+                )
         times = []
         for frame in frames:
             t = _event_time(frame, t)
@@ -145,15 +201,17 @@ def replay(
     return result
 
 
-def replay_files(paths: list[Path], api: Api | None = None) -> Replay:
-    bodies = []
-    for path in paths:
-        body = read_recording(path)
-        bodies.append(body)
+def replay_files(paths: list[Path | str], api: Api | None = None, stdin: BinaryIO | None = None) -> Replay:
+    """Replay recordings given as paths (``-``: standard input, once) as consecutive streams."""
+    if sum(str(p) == STDIN for p in paths) > 1:
+        raise ReplayError("'-' (standard input) can be given only once")
+    bodies = [read_recording(path, stdin) for path in paths]
+    names = ["standard input" if str(p) == STDIN else str(p) for p in paths]
     try:
         return replay(bodies, api)
     except ReplayError as exc:
-        raise ReplayError(f"{', '.join(map(str, paths))}: {exc}") from None
+        blamed = names[exc.index] if exc.index is not None else ", ".join(names)
+        raise ReplayError(f"{blamed}: {exc}") from None
 
 
 def render_table(result: Replay) -> str:

@@ -20,6 +20,7 @@ It never decides which stream or request a run belongs to (:mod:`._identity`,
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final, Literal, Protocol, TypeAlias
 
 from ._events import (
@@ -38,7 +39,7 @@ from ._events import (
     ToolCall,
     Transition,
 )
-from ._payload import as_obj, get_path, get_str, read_usage
+from ._payload import as_obj, get_int, get_path, get_str, read_usage
 from .protocols import Protocol as ProtocolTable
 from .protocols import chat
 from .protocols.assistants import STEP_TERMINAL
@@ -73,6 +74,42 @@ TRANSITIONS: Final[dict[str, dict[str, str]]] = {
 WAITING: Final = frozenset({PAUSED, POLLED, CUT})
 
 
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the request asked that its run can be checked against; never its content.
+
+    ``max_tokens``: the output limit (Chat ``max_completion_tokens`` or ``max_tokens``, Responses
+    ``max_output_tokens``); ``include_usage``: a stream asked for a usage chunk
+    (``stream_options.include_usage``); ``choices``: Chat ``n`` (usage then sums the choices).
+    """
+
+    max_tokens: int | None = None
+    include_usage: bool = False
+    choices: int = 1
+
+    @classmethod
+    def read(cls, params: JSONObject) -> RequestFacts | None:
+        """The facts of a decoded request body (None when it asked for none of them).
+
+        >>> RequestFacts.read({"max_tokens": 16, "stream": True, "stream_options": {"include_usage": True}})
+        RequestFacts(max_tokens=16, include_usage=True, choices=1)
+        """
+        limit = None
+        for key in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+            limit = get_int(params, key)
+            if limit is not None:
+                break
+        options = as_obj(params.get("stream_options"))
+        include = (
+            params.get("stream") is True and options is not None and options.get("include_usage") is True
+        )
+        n = get_int(params, "n")
+        choices = n if n is not None and n > 0 else 1
+        if limit is None and not include and choices == 1:
+            return None
+        return cls(limit if limit is not None and limit > 0 else None, include, choices)
+
+
 class Book(Protocol):
     """What a run needs of the run book (:class:`runwatch._identity.RunBook`)."""
 
@@ -87,21 +124,31 @@ class RunTracker:
     __slots__ = (
         "book",
         "emit",
+        "id_changed",
+        "incomplete_item",
         "items",
         "last_status",
         "phase",
+        "prompt_filtered",
         "proto",
+        "request",
         "run",
         "state",
         "steps",
         "tool_call_ids",
     )
 
-    def __init__(self, proto: ProtocolTable, run: Run, emit: Emit, book: Book) -> None:
+    def __init__(
+        self, proto: ProtocolTable, run: Run, emit: Emit, book: Book, request: RequestFacts | None = None
+    ) -> None:
         self.proto = proto
         self.run = run
         self.emit = emit
         self.book = book
+        self.request = request  # what the create asked (a continuation asks nothing new)
+        self.incomplete_item = False  # an output item ended ``incomplete``
+        self.prompt_filtered = False  # Azure: a content filter blocked the prompt
+        self.id_changed = False  # the stream renamed this run (said once)
         self.state: str = LIVE
         self.phase: Phase | None = None  # the status phase (queued, in_progress, ...)
         self.steps: dict[str, Phase] = {}  # open step / item phases, freed as they end
@@ -167,6 +214,13 @@ class RunTracker:
             reason = get_path(snap, path) if path else None
             if not isinstance(reason, str) or not reason:
                 reason = "none"
+            if value == "completed" and snap is not None:
+                output = snap.get("output")
+                if isinstance(output, list) and any(
+                    isinstance(item, dict) and item.get("status") == "incomplete" for item in output
+                ):
+                    self.incomplete_item = True
+            self.check_ending(value, t, get_int(snap, "max_output_tokens") if snap is not None else None)
             self.finish(value, reason, t)  # type: ignore[arg-type]
             return
         if self.state == PAUSED:
@@ -284,7 +338,10 @@ class RunTracker:
         phase = self.items.pop(key, None) if key is not None else None
         if phase is None:
             return
-        self.end_phase(phase, get_str(item, "status") or "completed", t)
+        status = get_str(item, "status")
+        if status == "incomplete":
+            self.incomplete_item = True
+        self.end_phase(phase, status or "completed", t)
 
     # -- endings ------------------------------------------------------------------------------
     def fail(self, code: str, t: float) -> None:
@@ -315,10 +372,46 @@ class RunTracker:
         self.book.finished(self)
         self.emit(RunFinished(run, run.outcome, t))
 
-    def end_of_stream(self, reason: str, t: float) -> None:
+    def check_ending(self, status: str, t: float, limit: int | None = None, *, clean: bool = False) -> None:
+        """Does an ending agree with itself and with the request? Each disagreement is a named
+        anomaly, emitted before the run finishes (so it lands on the run's span); the outcome
+        stays what the server said. ``limit``: the output limit the response itself reports
+        (Responses echo ``max_output_tokens``), when the request is not known; ``clean``: the
+        stream ended where the server ended it (chat ``[DONE]``), so a usage chunk it was asked
+        for should have come."""
+        run, request = self.run, self.request
+        if status == "completed":
+            if self.incomplete_item:
+                # vLLM marks the item it cut "incomplete" while the response says "completed".
+                self.anomaly("completed_with_incomplete_item", t)
+            if request is not None and request.max_tokens is not None:
+                limit = request.max_tokens
+            output = run.usage.output
+            if (
+                limit is not None
+                and output is not None
+                and output >= limit
+                and (request is None or request.choices == 1)  # n > 1: usage sums the choices
+            ):
+                # Truncated by the token limit, reported as a natural stop (Ollama behind LiteLLM,
+                # LocalAI; Responses servers that always say "completed").
+                self.anomaly("stop_at_max_tokens", t, f"{output} of {limit} output tokens")
+        if (
+            clean
+            and request is not None
+            and request.include_usage
+            and status in ("completed", "incomplete")  # an error may legitimately lose it
+            and not run.usage.items()
+        ):
+            self.anomaly("usage_missing", t)
+
+    def end_of_stream(self, reason: str, t: float, *, clean: bool = False) -> None:
         """The stream carrying this run ended (cleanly or not) before a terminal status.
 
         ``reason`` is why the stream stopped, or ``poll`` for a run object read without a stream.
+        ``clean``: the server ended the stream itself (chat ``[DONE]``, a whole completion body,
+        or the SDK's end of iteration after the server's last report); a chat that ends so
+        without a finish reason completed, while one whose stream was cut is aborted.
         """
         if self.terminal:
             return
@@ -331,9 +424,17 @@ class RunTracker:
                 self.book.park(self, t, "abandoned", "ttl_expired")
                 return
             reason = "stream_ended"  # a run object without a status it could wait in
-        if self.run.api == "chat" and self.run.finish_reasons:
-            self._finish_chat(t)
-            return
+        if self.run.api == "chat":
+            if self.run.finish_reasons or self.prompt_filtered:
+                self._finish_chat(t, clean)
+                return
+            if clean:
+                # The server ended the stream and never said why (Snowflake Cortex): the caller
+                # saw a success; runwatch says so, and that the protocol was not kept.
+                self.anomaly("missing_finish_reason", t)
+                self.check_ending("completed", t, clean=clean)
+                self.finish("completed", chat.NO_FINISH_REASON, t)
+                return
         if self.last_status is not None and self.last_status not in self.proto.statuses:
             self.finish("unknown", "unknown_status", t)
             return
@@ -347,7 +448,7 @@ class RunTracker:
             self.anomaly("missing_terminal", t)
         self.finish("aborted", reason, t)
 
-    def _finish_chat(self, t: float) -> None:
+    def _finish_chat(self, t: float, clean: bool) -> None:
         if any(chat.FINISH_REASONS.get(fr) == "failed" for fr in self.run.finish_reasons):
             # finish_reason "error" with no error object to name a code (one would have ended the
             # run already, see StreamTracker._chat_chunk); it outweighs any other choice's.
@@ -363,4 +464,8 @@ class RunTracker:
             elif mapped == "incomplete":
                 status, reason = "incomplete", fr
                 break
+        if self.prompt_filtered and status != "incomplete":
+            # Azure's content filter blocked the prompt before generation: cut short by a filter.
+            status, reason = "incomplete", "content_filter"
+        self.check_ending(status, t, clean=clean)
         self.finish(status, reason, t)

@@ -144,7 +144,7 @@ class Drop:
     them at once (``text`` is the region, ``data: `` prefixes and blank lines included). A region
     that mixes in anything else is returned whole, so the consumer sees every frame after the
     first one it needs, in order. A chunk of one frame is always returned: a consumer that skips
-    frames judges those before decoding (as :meth:`runwatch._tracker.StreamTracker.feed_chunk` does)."""
+    frames judges those before decoding (as :meth:`runwatch._skip.Skipper.feed` does)."""
 
     __slots__ = ("data", "lines", "names")
 

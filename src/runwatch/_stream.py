@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Final
 
 from . import protocols
 from ._events import Anomaly, Api, JSONObject, PayloadLoader, Run, RunStarted
-from ._payload import as_obj, error_code, get_path, get_str
-from ._run import ERRORED, STREAMING, RunTracker
+from ._payload import as_obj, error_code, get_int, get_path, get_str, outline
+from ._run import ERRORED, STREAMING, RequestFacts, RunTracker
 from ._sse import Frame
-from .protocols import DeltaFilter, Protocol
+from .protocols import DeltaFilter, Protocol, chat, responses
 
 if TYPE_CHECKING:
     from ._identity import RunBook
@@ -54,13 +54,17 @@ class StreamTracker:
         "deltas",
         "done_seen",
         "expect_run",
+        "fed",
         "finished_keys",
         "join_parked",
         "passive",
         "proto",
+        "request",
         "request_model",
         "run_id_hint",
         "runs",
+        "seq",
+        "seq_gapped",
         "session",
         "started_at",
     )
@@ -75,6 +79,7 @@ class StreamTracker:
         request_model: str | None = None,
         expect_run: bool = False,
         join_parked: bool = False,
+        request: RequestFacts | None = None,
     ) -> None:
         self.book = book
         self.api = api
@@ -86,6 +91,8 @@ class StreamTracker:
         # over from a parked run. Every other id starts a run of its own (see _ensure).
         self.run_id_hint = run_id_hint
         self.request_model = request_model
+        # What the request asked that its run can be checked against (max tokens, usage).
+        self.request = request
         # No request to say which run a stream continues (replays of recorded bodies): a run
         # waiting here under the same id is the one it continues.
         self.join_parked = join_parked
@@ -98,6 +105,11 @@ class StreamTracker:
         self.closed = False
         self.done_seen = False
         self.passive = False  # another stream is already observing this run
+        self.fed = False  # fed SDK objects (feed), which never show a ``[DONE]``
+        # Responses sequence numbers: the last one read, and whether a gap was already reported
+        # (once a stream).
+        self.seq: int | None = None
+        self.seq_gapped = False
         self.session: JSONObject | None = None  # agent session facts shared by its turns
         self._handlers: dict[str, Callable[[str, float, PayloadLoader, str | None], None]] = {
             "snapshot": self._snapshot,
@@ -133,7 +145,7 @@ class StreamTracker:
                 kind = payload.get("type") if payload is not None else None
                 if isinstance(kind, str):
                     name = kind
-                elif payload is not None and payload.get("object") == "chat.completion.chunk":
+                elif payload is not None and chat.is_chunk(payload):
                     name = "chat.completion.chunk"
                 else:
                     # The detail goes to logs: say how big the data was, never what it said
@@ -163,8 +175,9 @@ class StreamTracker:
         return deltas is not None and deltas.frame(name, data)
 
     def feed(self, name: str, t: float, payload: PayloadLoader, raw: str | None = None) -> None:
-        """Feed one event by name with a lazy payload (SDK objects, replays)."""
+        """Feed one event by name with a lazy payload (SDK objects)."""
         if not self.passive:
+            self.fed = True
             self.dispatch(name, t, payload, raw)
 
     def body(self, obj: JSONObject, t: float, *, cancel: bool = False) -> None:
@@ -220,7 +233,9 @@ class StreamTracker:
             if isinstance(finish, str) and finish:
                 rt.run.finish_reasons.append(finish)
         rt.set_usage(as_obj(obj.get("usage")))
-        rt.end_of_stream("stream_ended", t)
+        if chat.prompt_filtered(obj):
+            rt.prompt_filtered = True
+        rt.end_of_stream("stream_ended", t, clean=True)  # a whole body: the server's own end
 
     def dispatch(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
         proto = self.proto
@@ -235,6 +250,8 @@ class StreamTracker:
             self.api = api
             proto = self.proto = protocols.get(api)
             self.deltas = protocols.deltas(api)
+        if proto.api == "responses":
+            load = self._sequence(name, t, load, raw)
         action = proto.events.get(name)
         if action == "token":
             rt = self.current
@@ -265,7 +282,7 @@ class StreamTracker:
         self.done_seen = True
         for rt in (*self.runs.values(), self.current):
             if rt is not None:
-                rt.end_of_stream("stream_ended", t)
+                rt.end_of_stream("stream_ended", t, clean=True)
 
     def close(self, reason: str, t: float) -> None:
         """The stream is over. ``reason``: stream_ended, client_closed, transport_error, cancelled.
@@ -280,13 +297,22 @@ class StreamTracker:
         if self.done_seen:
             reason = "stream_ended"
         if self.expect_run and not self.passive and self.current is None and not self.runs:
-            # Accepted (a 2xx) and then lost before the first event: a run that ended aborted.
-            self._ensure(self.run_id_hint, t)
+            # Accepted (a 2xx) and then lost before the first event: a run that ended aborted
+            # (or, a chat body of nothing but ``[DONE]``, one that completed saying nothing).
+            rt = self._ensure(self.run_id_hint, t)
+            if rt is not None and self.done_seen:
+                rt.end_of_stream(reason, t, clean=True)
         trackers = list(self.runs.values())
         if self.current is not None and self.current not in trackers:
             trackers.append(self.current)
         for rt in trackers:
-            rt.end_of_stream(reason, t)
+            # SDK objects show no ``[DONE]``: the SDK stops at it or at the end of the body alike.
+            # Its end of iteration counts as the server's end once the server made its last
+            # report (a finish reason, or the usage that follows it); before that, as a cut.
+            clean = (
+                self.fed and reason == "stream_ended" and bool(rt.run.finish_reasons or rt.run.usage.items())
+            )
+            rt.end_of_stream(reason, t, clean=clean)
         self.runs.clear()
         self.current = None
 
@@ -316,13 +342,10 @@ class StreamTracker:
                 return rt
         else:
             rt = self.current
-            if rt is not None and (
-                run_id is None or rt.run.run_id == run_id or (rt.run.run_id is None and not rt.terminal)
-            ):
-                # (An anonymous run that already ended is not named later: the id starts a new run.)
-                if rt.run.run_id is None and run_id is not None:
-                    rt.run.run_id = run_id
-                    self.book.saw_id(rt, t)
+            if rt is not None and (run_id is None or rt.run.run_id == run_id or not rt.terminal):
+                # One create, one run: an unfinished run keeps whatever id the stream names next
+                # (an anonymous run that already ended is not named later: the id starts a new run).
+                self._rename(rt, run_id, t)
                 return rt
         if run_id is not None:
             for other in self.runs.values():
@@ -343,12 +366,25 @@ class StreamTracker:
             run.session_id = get_str(self.session, "id")
             agent = as_obj(self.session.get("agent"))
             run.model = get_str(agent, "model") if agent is not None else None
-        rt = RunTracker(proto, run, self.book.emit, self.book)
+        rt = RunTracker(proto, run, self.book.emit, self.book, self.request)
         self.book.emit(RunStarted(run, run.started_at))
         if run_id is not None:
             self.book.saw_id(rt, t)
         self._adopt(rt, key)
         return rt
+
+    def _rename(self, rt: RunTracker, run_id: str | None, t: float) -> None:
+        """The stream names ``rt`` (an unfinished run of a single-run stream) ``run_id``: an
+        anonymous run takes it; a run with another id keeps its first one, and the change is an
+        anomaly (a proxy rotating the response id mid-stream), said once per run."""
+        if run_id is None or run_id == rt.run.run_id:
+            return
+        if rt.run.run_id is None:
+            rt.run.run_id = run_id
+            self.book.saw_id(rt, t)
+        elif not rt.id_changed:
+            rt.id_changed = True
+            rt.anomaly("id_changed", t, f"{rt.run.run_id} -> {run_id}")
 
     def _adopt(self, rt: RunTracker, key: str | None) -> None:
         old = self.current
@@ -401,7 +437,9 @@ class StreamTracker:
         return payload
 
     def _snapshot(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
-        payload = self._payload(load, t)
+        # Read from bytes, a run object is decoded without its long strings (the answer): what
+        # reading it costs does not grow with the answer (see _payload.outline).
+        payload = self._payload(load if raw is None else lambda: outline(raw), t)
         if payload is None:
             return
         proto = self.proto
@@ -411,8 +449,15 @@ class StreamTracker:
             self._anomaly("malformed_json", t, name)
             return
         rt = self._run_for(payload, t, snap)
-        if rt is not None:
-            rt.apply_snapshot(snap, t, as_obj(payload.get("usage")))
+        if rt is None:
+            return
+        status = snap.get("status")
+        said = name.rpartition(".")[2]
+        if isinstance(status, str) and status != said and proto.statuses.get(said, ("",))[0] == "terminal":
+            # A terminal event whose run says otherwise (vLLM: ``response.completed`` carrying an
+            # ``incomplete`` response). The run's own status decides, as the SDK's final run does.
+            rt.anomaly("status_mismatch", t, f"{name} with status {status}")
+        rt.apply_snapshot(snap, t, as_obj(payload.get("usage")))
 
     def _unknown_lifecycle(self, name: str, t: float, load: PayloadLoader) -> None:
         proto = self.proto
@@ -498,8 +543,12 @@ class StreamTracker:
             if rt is None:
                 return
             rt.identify(payload)
-        elif rt.run.model is None:
-            rt.identify(payload)
+        else:
+            self._rename(rt, get_str(payload, "id"), t)
+            if rt.run.model is None:
+                rt.identify(payload)
+        if chat.prompt_filtered(payload):
+            rt.prompt_filtered = True
         choices = payload.get("choices")
         if isinstance(choices, list):
             for choice in choices:
@@ -535,6 +584,34 @@ class StreamTracker:
         finish = choice.get("finish_reason")
         if isinstance(finish, str) and finish:
             rt.run.finish_reasons.append(finish)
+
+    def _sequence(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> PayloadLoader:
+        """Check a Responses event's ``sequence_number`` against the one before it on this stream
+        (returns the loader to use from now on). Numbers must rise; they must rise by exactly one
+        where no content delta can have been left out in between (deltas are skipped unread once
+        the run has its first token). A stream that breaks either rule is reported once:
+        ``sequence_gap``. Bytes are read for the number without parsing; an SDK object's payload
+        is dumped once, here, for whoever reads it next."""
+        if raw is not None:
+            seq = responses.sequence_number(raw)
+        else:
+            payload = load()
+            seq = get_int(payload, "sequence_number") if payload is not None else None
+            load = lambda: payload  # noqa: E731 - dumped once
+        last = self.seq
+        if seq is None or last is None or seq == last + 1:
+            if seq is not None:
+                self.seq = seq
+            return load
+        # Only events change what is skipped: if deltas are skipped now, they were since the last
+        # event read, and any number of them may lie between the two.
+        if not self.seq_gapped and (seq <= last or self.skipping is None):
+            # A gateway that dropped events (GoModel's guardrails), or numbered several events
+            # alike (LiteLLM's default of 0).
+            self.seq_gapped = True
+            self._anomaly("sequence_gap", t, f"{name}: {last} -> {seq}")
+        self.seq = max(last, seq)
+        return load
 
     def _error(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
         payload = self._payload(load, t)

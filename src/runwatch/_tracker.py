@@ -33,7 +33,7 @@ from ._events import Api
 from ._identity import DEFAULT_TTL, RECENT_MAX, is_terminal
 from ._identity import RunBook as _Book
 from ._payload import error_code
-from ._run import RunTracker
+from ._run import RequestFacts, RunTracker
 from ._skip import Skipper
 from ._stream import CLOSE_REASONS, StreamTracker
 
@@ -50,12 +50,14 @@ class RunBook(_Book):
         request_model: str | None = None,
         expect_run: bool = False,
         join_parked: bool = False,
+        request: RequestFacts | None = None,
     ) -> StreamTracker:
         """A tracker for a new stream starting at ``t``. Expired parked runs are settled first.
 
         ``run_id_hint``: the run the request names in its URL (a continuation); ``expect_run``:
         the request created or continued a run (a body without events is that run, aborted);
-        ``join_parked``: no request to ask (replays): a waiting run with the same id is joined.
+        ``join_parked``: no request to ask (replays): a waiting run with the same id is joined;
+        ``request``: what the request asked that its run is checked against (max tokens, usage).
         """
         if self.parked:
             self.sweep(t)
@@ -67,6 +69,7 @@ class RunBook(_Book):
             request_model=request_model,
             expect_run=expect_run,
             join_parked=join_parked,
+            request=request,
         )
 
 
@@ -74,6 +77,7 @@ __all__ = [
     "CLOSE_REASONS",
     "DEFAULT_TTL",
     "RECENT_MAX",
+    "RequestFacts",
     "RunBook",
     "RunTracker",
     "Skipper",

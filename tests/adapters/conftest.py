@@ -58,9 +58,11 @@ class SyncBody(http.SyncByteStream):  # type: ignore[misc,name-defined]
         self.parts, self.fail, self.closed, self.sent = parts, fail, False, 0
 
     def __iter__(self) -> Iterator[bytes]:
-        for p in self.parts:
+        # One pass, like a network stream: openai 3.x drains what is left after [DONE] by
+        # iterating the stream again, which must not start over.
+        while self.sent < len(self.parts):
             self.sent += 1
-            yield p
+            yield self.parts[self.sent - 1]
         if self.fail is not None:
             raise self.fail
 
@@ -73,9 +75,9 @@ class AsyncBody(http.AsyncByteStream):  # type: ignore[misc,name-defined]
         self.parts, self.fail, self.closed, self.sent = parts, fail, False, 0
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        for p in self.parts:
+        while self.sent < len(self.parts):  # one pass (see SyncBody)
             self.sent += 1
-            yield p
+            yield self.parts[self.sent - 1]
         if self.fail is not None:
             raise self.fail
 

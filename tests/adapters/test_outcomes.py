@@ -445,6 +445,21 @@ def test_background_response_followed_by_polling(mode: str) -> None:
     obs.settled()
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_background_response_cancelled(mode: str) -> None:
+    """A background response created without a stream, then ``responses.cancel``: one run,
+    ``cancelled`` (the cancel's answer says so), not one left waiting until the TTL."""
+    answers = [
+        json_answer(responses_obj("queued", background=True)),
+        json_answer(responses_obj("cancelled", background=True)),
+    ]
+    obs, _ = both(mode, answers, [lambda c: c.responses.create(model="gpt-4o", input="hi", background=True),
+                                  lambda c: c.responses.cancel("resp_plain1")])  # fmt: skip
+    assert runs(obs) == {("responses", "gpt-4o", "cancelled", "none"): 1}
+    assert obs.observer.book.parked == 0
+    obs.settled()
+
+
 def run_obj(status: str, **kw: Any) -> dict[str, Any]:
     return run_object(
         run_id="run_p1",

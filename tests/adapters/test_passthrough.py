@@ -89,7 +89,9 @@ async def test_raw_stream_async(name: str) -> None:
         _check_outcomes(name, mode, o)
 
 
-RESPONSES = _cases("responses", single=True)
+# A case whose stream the SDK's own responses.stream() helper refuses (an id changed mid-stream)
+# is proven through the helper in tests/adapters/test_compatible.py.
+RESPONSES = [p for p in _cases("responses", single=True) if "helper_error" not in EXPECTED[p.values[0]]]
 
 
 LIFECYCLE = (

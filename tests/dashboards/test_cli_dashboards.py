@@ -31,19 +31,22 @@ def _alerts(rules_yml: Path) -> list[dict[str, object]]:
 
 
 def test_defaults_write_the_checked_in_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """With only --out, the command writes exactly dashboards/runwatch.json and rules.yml and
-    prints their paths: the new options' defaults leave the shipped files unchanged."""
+    """With only --out, the command writes exactly dashboards/runwatch.json, rules.yml and
+    alertmanager.yml and prints their paths: the options' defaults are the shipped files."""
     code, out, err = _run(capsys, "--out", str(tmp_path / "out"))
     assert (code, err) == (0, "")
-    assert out.split() == [str(tmp_path / "out" / "runwatch.json"), str(tmp_path / "out" / "rules.yml")]
-    for name in ("runwatch.json", "rules.yml"):
+    names = ["runwatch.json", "rules.yml", "alertmanager.yml"]
+    assert out.split() == [str(tmp_path / "out" / name) for name in names]
+    for name in names:
         assert (tmp_path / "out" / name).read_bytes() == (DASHBOARDS / name).read_bytes(), name
 
 
 def test_every_option_is_applied(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """--objective, --failure-objective, --min-runs, --runbook-url and --selector all show up in
-    the rules where they belong: thresholds of the incomplete vs failure alerts, the low-traffic
-    guard, every runbook link, every raw metric selector (and the dashboard's)."""
+    """--objective, --failure-objective, --min-runs, --runbook-url, --selector, --namespace,
+    --scope and the bad-run options all show up where they belong: thresholds of the incomplete vs
+    failure alerts, the low-traffic guard, every runbook link, every raw metric selector and name,
+    the scope label, the bad-run selector (and the dashboard and Alertmanager fragment built from
+    the same options)."""
     code, _, err = _run(
         capsys,
         "--out", str(tmp_path),
@@ -52,14 +55,31 @@ def test_every_option_is_applied(capsys: pytest.CaptureFixture[str], tmp_path: P
         "--min-runs", "17",
         "--runbook-url", "https://wiki.example.com/ops/runwatch",
         "--selector", 'job="api"',
+        "--namespace", "llm",
+        "--scope", "prod",
+        "--bad-statuses", "failed, expired",
+        "--benign-reasons", "",
+        "--no-request-errors",
     )  # fmt: skip
     assert (code, err) == (0, "")
     rules_text = (tmp_path / "rules.yml").read_text(encoding="utf-8")
+    options = {
+        "namespace": "llm", "scope": "prod", "bad_statuses": ["failed", "expired"], "benign_reasons": [],
+    }  # fmt: skip
     assert rules_text == _dashgen.build_rules(
-        0.02, 'job="api"', 0.003, min_runs=17, runbook_url="https://wiki.example.com/ops/runwatch"
-    )
-    alerts = {str(a["alert"]): a for a in _alerts(tmp_path / "rules.yml")}
-    assert len(alerts) == 11
+        0.02, 'job="api"', 0.003, min_runs=17, runbook_url="https://wiki.example.com/ops/runwatch",
+        request_errors=False, **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert 'llm_runs_total{job="api",status=~"failed|expired"}' in rules_text
+    assert "runwatch_runs_total" not in rules_text
+    bad_rule = rules_text.split("record: 'api:runwatch_runs_bad:rate5m'", 1)[1].split("- record")[0]
+    assert "request_errors_total" not in bad_rule
+    alerts: dict[str, dict[str, object]] = {}
+    for a in _alerts(tmp_path / "rules.yml"):  # the burn alerts are one rule per window pair
+        rule = alerts.setdefault(str(a["alert"]), {**a, "expr": ""})
+        rule["expr"] = f"{rule['expr']}\n{a['expr']}"
+    assert len(alerts) == 12
+    assert all(a["labels"]["scope"] == "prod" for a in _alerts(tmp_path / "rules.yml"))  # type: ignore[index]
     incomplete = str(alerts["RunwatchIncompleteRatioBurnPage"]["expr"])
     failed = str(alerts["RunwatchFailureRatioBurnPage"]["expr"])
     assert "(14.4 * 0.02)" in incomplete
@@ -73,9 +93,16 @@ def test_every_option_is_applied(capsys: pytest.CaptureFixture[str], tmp_path: P
         if name.endswith(("BurnPage", "BurnTicket", "Spike", "Regression")):
             assert ">= 17" in str(alert["expr"]), name
             assert ">= 50" not in str(alert["expr"]), name
-    assert 'runwatch_runs_total{job="api"' in rules_text
     dashboard = json.loads((tmp_path / "runwatch.json").read_text(encoding="utf-8"))
-    assert dashboard == _dashgen.build_dashboard('job="api"')
+    assert dashboard == _dashgen.build_dashboard(
+        'job="api"',
+        runbook_url="https://wiki.example.com/ops/runwatch",
+        **options,  # type: ignore[arg-type]
+    )
+    fragment = (tmp_path / "alertmanager.yml").read_text(encoding="utf-8")
+    bad = ("failed", "expired")
+    assert fragment == _dashgen.build_alertmanager('job="api"', scope="prod", bad_statuses=bad)
+    assert "RunwatchAbortedStreamsSpike" not in fragment  # aborted is not bad here: no spike inhibition
 
 
 @pytest.mark.parametrize(
@@ -98,6 +125,13 @@ def test_every_option_is_applied(capsys: pytest.CaptureFixture[str], tmp_path: P
         (["--runbook-url", "https://wiki/{{ $labels.api }}"], "must not contain whitespace"),
         (["--runbook-url", "https://wiki/{{x}}"], "must not contain '{{' or '}}'"),
         (["--selector", '{job="api"}'], "without braces"),
+        (["--runbook-url", "docs/runbook.md"], "must be an absolute http:// or https:// URL"),
+        (["--namespace", "my-app"], "namespace must be a metric name prefix"),
+        (["--scope", 'a"b'], "scope must be printable text without quotes"),
+        (["--selector", 'scope="a"', "--scope", "b"], "already sets the label 'scope'"),
+        (["--bad-statuses", "failed,completed"], "bad_statuses: 'completed' is not one of"),
+        (["--bad-statuses", ""], "bad_statuses must name at least one status"),
+        (["--benign-reasons", "client_closed,nope"], "benign_reasons: 'nope' is not one of"),
     ],
 )
 def test_bad_values_exit_2_with_one_line_and_write_nothing(
@@ -132,11 +166,12 @@ def test_console_script_in_a_real_process(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("runwatch")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "runwatch.cli"]
     ok = subprocess.run(
-        [*command, "dashboards", "--out", str(tmp_path), "--min-runs", "5", "--runbook-url", "rb.md"],
+        [*command, "dashboards", "--out", str(tmp_path), "--min-runs", "5", "--runbook-url", "https://rb.example"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert ok.returncode == 0, ok.stderr
-    assert "'rb.md#runwatchinternalerrors'" in (tmp_path / "rules.yml").read_text(encoding="utf-8")
+    written = (tmp_path / "rules.yml").read_text(encoding="utf-8")
+    assert "'https://rb.example#runwatchinternalerrors'" in written
     bad = subprocess.run(
         [*command, "dashboards", "--out", str(tmp_path / "x"), "--failure-objective", "-1"],
         capture_output=True, text=True, timeout=60, check=False,

@@ -14,7 +14,9 @@ from dash_support import RAW_METRIC, REPO, dashboard_exprs, rule_exprs
 
 from runwatch import _dashgen
 from runwatch._dashgen import panels, selector
-from runwatch._dashgen.rules import document
+from runwatch._dashgen import panels as panels_module
+from runwatch._dashgen.rules import BURN_WINDOWS, PENDING, WINDOWS, BadRuns, document
+from runwatch._dashgen.selector import Scope
 from runwatch._dashgen.yamltext import to_yaml
 
 # Labels of each metric (DESIGN.md, Metrics table): which panel targets must use $api / $model.
@@ -151,11 +153,17 @@ def test_dashboard_variables() -> None:
     assert 'api=~"$api"' in variables["model"]["definition"]
 
 
+# A series the rules record (api:runwatch_runs:rate5m) and its matcher braces.
+RECORDED = re.compile(r"(?<![:\w])([a-z_]+:[a-z0-9_]+:[a-z0-9_]+)(?![:\w])(\{[^}]*\})?")
+
+
 def test_every_panel_uses_the_datasource_and_the_variables() -> None:
-    """Every target uses ${datasource}; $api/$model wherever the metric has those labels."""
+    """Every target uses ${datasource}; $api/$model wherever the metric has those labels (and
+    $api on every recorded series that has an api label: all but the objectives); rates over
+    $__rate_interval, or $__range for the totals of the time range."""
     dashboard = _dashgen.build_dashboard()
     panels = [p for p in dashboard["panels"] if p["type"] != "row"]  # type: ignore[attr-defined]
-    assert len(panels) == 15
+    assert len(panels) == len([p for p in panels_module.PANELS if isinstance(p, panels_module.Panel)]) == 32
     ids = [p["id"] for p in dashboard["panels"]]  # type: ignore[attr-defined]
     assert len(ids) == len(set(ids))
     for panel in panels:
@@ -169,22 +177,38 @@ def test_every_panel_uses_the_datasource_and_the_variables() -> None:
                 body = match.group(2) or ""
                 assert ('api=~"$api"' in body) == (family in HAS_API), (panel["title"], expr)
                 assert ('model=~"$model"' in body) == (family in HAS_MODEL), (panel["title"], expr)
-            assert "$__rate_interval" in expr or "rate(" not in expr and "increase(" not in expr
+            for match in RECORDED.finditer(expr):
+                body = match.group(2) or ""
+                objective = match.group(1) == "runwatch:slo_objective:ratio"
+                assert ('api=~"$api"' in body) != objective, (panel["title"], expr)
+            ranged = "$__rate_interval" in expr or "$__range" in expr
+            assert ranged or "rate(" not in expr and "increase(" not in expr and "_over_time(" not in expr
 
 
 def test_dashboard_has_the_promised_panels() -> None:
-    """The panels listed in the design, by title."""
-    titles = [p["title"] for p in _dashgen.build_dashboard()["panels"]]  # type: ignore[attr-defined]
+    """The panels of the design and of the SLO review, by title: the SLO row first (stats of runs,
+    completed, incomplete and bad shares, budgets left; the alerts; where the budget goes; burn
+    rates), then outcomes, per-model breakdowns, latency, usage and the observer's health."""
+    shown = list(_dashgen.build_dashboard()["panels"])  # type: ignore[call-overload]
+    titles = [p["title"] for p in shown]
     for wanted in (
-        "Runs / s by status", "Incomplete ratio", "Incomplete ratio by reason",
-        "Failure ratio by reason (error code)", "Aborted and abandoned runs / s", "Run duration",
+        "Runs", "Completed", "Incomplete", "Bad (failure SLO)", "Incomplete budget left (30d)",
+        "Failure budget left (30d)", "Alerts", "Where the budget goes", "Burn rate (1h)",
+        "Error budget left (30d)",
+        "Runs / s by status", "Incomplete ratio", "Incomplete ratio by reason", "Failure ratio",
+        "Bad runs by status and reason", "Aborted and abandoned runs / s", "Run duration",
         "Time to first token", "Phase duration p95", "Tokens / s by type", "Tool calls / s by type",
-        "Runs in progress", "Stream anomalies / s by kind", "runwatch internal errors by stage", "Alerts",
-        "Request errors by status code and code",
+        "Runs in progress", "Stream anomalies / s by kind", "runwatch internal errors by stage",
+        "Request errors by status code and code", "Runs / s by model", "Incomplete ratio by model",
+        "Bad-run ratio by model", "Run duration p95 by model", "Time to first token p95 by model",
+        "Tokens per run by model", "Tokens / s by model",
     ):  # fmt: skip
         assert wanted in titles
-    alerts = next(p for p in _dashgen.build_dashboard()["panels"] if p["title"] == "Alerts")  # type: ignore[attr-defined]
+    # The alert list sits at the top, in the SLO row.
+    assert titles.index("Alerts") < titles.index("Outcomes")
+    alerts = next(p for p in shown if p["title"] == "Alerts")
     assert alerts["targets"][0]["expr"].startswith('ALERTS{alertname=~"Runwatch.*"')
+    assert [p["type"] for p in shown[1:7]] == ["stat"] * 6
 
 
 @pytest.mark.parametrize(
@@ -237,14 +261,31 @@ def test_yaml_scalars_round_trip() -> None:
     assert yaml.safe_load(to_yaml(doc)) == doc
 
 
+def _rules(text: str) -> list[dict[str, object]]:
+    return [r for g in yaml.safe_load(text)["groups"] for r in g["rules"]]
+
+
 def test_objectives_reach_the_thresholds() -> None:
-    """The incomplete and failure objectives set their own alerts' thresholds."""
-    rules = {r.get("alert"): r for g in yaml.safe_load(_dashgen.build_rules(0.02, failure_objective=0.01))[
-        "groups"] for r in g["rules"]}  # fmt: skip
-    assert "> (14.4 * 0.02)" in rules["RunwatchIncompleteRatioBurnPage"]["expr"]
-    assert "> (1 * 0.02)" in rules["RunwatchIncompleteReasonBurnTicket"]["expr"]
-    assert "> (14.4 * 0.01)" in rules["RunwatchFailureRatioBurnPage"]["expr"]
-    assert "* 3600 >= 50" in rules["RunwatchFailureRatioBurnPage"]["expr"]
+    """The incomplete and failure objectives set their own alerts' thresholds (one rule per window
+    pair), the recorded objectives, budgets and burn rates; the failure SLO's guard counts its
+    outcomes (runs and failed requests)."""
+    rules: dict[str, list[str]] = {}
+    for r in _rules(_dashgen.build_rules(0.02, failure_objective=0.01)):
+        rules.setdefault(str(r.get("alert") or r["record"]), []).append(str(r["expr"]))
+    incomplete_page = "\n".join(rules["RunwatchIncompleteRatioBurnPage"])
+    assert "> (14.4 * 0.02)" in incomplete_page
+    assert "> (6 * 0.02)" in incomplete_page
+    assert "> (1 * 0.02)" in "\n".join(rules["RunwatchIncompleteReasonBurnTicket"])
+    failure_page = "\n".join(rules["RunwatchFailureRatioBurnPage"])
+    assert "> (14.4 * 0.01)" in failure_page
+    assert "0.02" not in failure_page
+    assert "api:runwatch_outcomes:rate1h * 3600 >= 50" in failure_page
+    assert rules["runwatch:slo_objective:ratio"] == ["vector(0.02)", "vector(0.01)"]
+    burn = rules["api:runwatch_runs_incomplete:burn_rate1h"]
+    assert burn == ["api:runwatch_runs_incomplete:ratio_rate1h / 0.02"]
+    assert rules["api:runwatch_runs_bad:error_budget_remaining30d"] == [
+        "1 - api:runwatch_runs_bad:ratio_rate30d / 0.01"
+    ]
 
 
 def test_recording_rules_cover_every_window() -> None:
@@ -270,7 +311,8 @@ def test_runbook_has_a_section_per_alert() -> None:
         for rule in group["rules"]:
             if "alert" in rule:
                 url = rule["annotations"]["runbook_url"]
-                assert url.startswith("docs/runbook.md#")
+                assert url.startswith(_dashgen.DEFAULT_RUNBOOK_URL + "#")
+                assert url.startswith("https://")
                 assert url.split("#", 1)[1] in anchors, rule["alert"]
                 assert rule["labels"]["severity"] in {"page", "ticket"}
                 assert rule["annotations"]["summary"]
@@ -327,10 +369,13 @@ def test_panel_table_is_a_valid_grid() -> None:
 
 
 def test_exemplars_on_the_histograms_that_carry_them() -> None:
-    """The run duration and time-to-first-token panels ask for exemplars (trace_id links, see
-    docs/runbook.md); targets of other panels do not."""
+    """The run duration and time-to-first-token panels (per api, and p95 per model) ask for
+    exemplars (trace_id links, see docs/dashboards.md); targets of other panels do not."""
     for panel in _dashgen.build_dashboard()["panels"]:  # type: ignore[attr-defined]
-        wanted = panel["title"] in {"Run duration", "Time to first token"}
+        wanted = panel["title"] in {
+            "Run duration", "Time to first token", "Run duration p95 by model",
+            "Time to first token p95 by model",
+        }  # fmt: skip
         for target in panel.get("targets", []):
             assert target.get("exemplar", False) is wanted, panel["title"]
 
@@ -349,3 +394,229 @@ def test_dashboard_template_lists_every_panel_of_the_table() -> None:
         assert panel["fieldConfig"]["defaults"]["unit"] == spec.unit
         assert tuple(panel["gridPos"][k] for k in "xywh") == spec.grid
         assert [(t["expr"], t["legendFormat"]) for t in panel["targets"]] == list(spec.queries)
+
+
+# --------------------------------------------------------------------------- scope, namespace
+
+
+@pytest.mark.parametrize(
+    ("selector", "name", "labels", "matchers"),
+    [
+        pytest.param("", "", (), "", id="none"),
+        pytest.param('job="api"', "", ("job",), 'job="api"', id="equality"),
+        pytest.param('job="api",namespace=~"prod-.*"', "", ("job",), 'job="api"', id="equality-and-regex"),
+        pytest.param('namespace=~"prod-.*"', "prod", ("scope",), 'scope="prod"', id="regex-and-name"),
+        pytest.param('job="a",env="b"', "x", ("job", "env", "scope"), 'job="a",env="b",scope="x"', id="all"),
+        pytest.param('job!="a"', "", (), "", id="negative-matcher-is-no-label"),
+    ],
+)
+def test_scope_labels_come_from_equality_matchers_and_the_name(
+    selector: str, name: str, labels: tuple[str, ...], matchers: str
+) -> None:
+    """A scope's labels are its selector's equality matchers, then `scope` when named: only those
+    identify a set's series (a regex or negative matcher has no single value to carry)."""
+    where = Scope.of(selector, name=name)
+    assert where.labels == labels
+    assert where.matchers == matchers
+
+
+@pytest.mark.parametrize(
+    ("expr", "want"),
+    [
+        pytest.param("sum(rate(runwatch_runs_total[5m]))",
+                     'sum(rate(llm_runs_total{job="a",env=~"p.*"}[5m]))', id="raw-renamed-and-selected"),
+        pytest.param("api:runwatch_runs:rate5m", 'api:runwatch_runs:rate5m{job="a",scope="s"}',
+                     id="recorded"),
+        pytest.param('api:runwatch_runs_bad:ratio_rate1h{api=~"$api"}',
+                     'api:runwatch_runs_bad:ratio_rate1h{job="a",scope="s",api=~"$api"}',
+                     id="recorded-braces"),
+        pytest.param('ALERTS{alertname=~"Runwatch.*"}', 'ALERTS{job="a",scope="s",alertname=~"Runwatch.*"}',
+                     id="alerts"),
+        pytest.param('x{a="api:runwatch_runs:rate5m"}', 'x{a="api:runwatch_runs:rate5m"}', id="quoted"),
+        pytest.param("vector(14.4)", "vector(14.4)", id="constant"),
+        pytest.param("histogram_quantile(0.5, rate(x[5m:1m]))", "histogram_quantile(0.5, rate(x[5m:1m]))",
+                     id="subquery-is-no-series"),
+    ],
+)  # fmt: skip
+def test_scope_apply_localizes_raw_and_recorded_series(expr: str, want: str) -> None:
+    """Scope.apply renames raw metrics to the namespace and puts the selector into them, and puts
+    the scope's matchers into recorded series and ALERTS; it leaves strings and constants alone."""
+    assert Scope.of('job="a",env=~"p.*"', namespace="llm", name="s").apply(expr) == want
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"namespace": ""}, "namespace", id="empty-namespace"),
+        pytest.param({"namespace": "9x"}, "namespace", id="digit-namespace"),
+        pytest.param({"namespace": "a:b"}, "namespace", id="colon-namespace"),
+        pytest.param({"scope": 'a"b'}, "scope", id="quote-in-scope"),
+        pytest.param({"scope": "a\nb"}, "scope", id="newline-in-scope"),
+        pytest.param({"scope": "x", "selector": 'scope="y"'}, "already sets the label", id="scope-twice"),
+        pytest.param({"selector": 'job="a",job="b"'}, "twice", id="label-twice"),
+        pytest.param({"selector": 'severity="page"'}, "set by runwatch", id="alert-label"),
+        pytest.param({"bad_statuses": ["completed"]}, "bad_statuses", id="completed-is-not-bad"),
+        pytest.param({"bad_statuses": []}, "at least one", id="no-bad-status"),
+        pytest.param({"bad_statuses": "failed"}, "list of names", id="not-a-list"),
+        pytest.param({"benign_reasons": ["bogus"]}, "benign_reasons", id="unknown-reason"),
+        pytest.param({"request_errors": "yes"}, "request_errors", id="not-a-bool"),
+        pytest.param({"runbook_url": "docs/runbook.md"}, "absolute", id="relative-runbook"),
+        pytest.param({"runbook_url": "ftp://host/runbook"}, "absolute", id="ftp-runbook"),
+        pytest.param({"runbook_url": "https:///runbook"}, "absolute", id="no-host"),
+    ],
+)
+def test_bad_scope_and_slo_options_raise(kwargs: dict[str, object], message: str) -> None:
+    """Namespace, scope name, bad-run definition and runbook URL are validated by the rules and, for
+    those it takes, by the dashboard; nothing is generated from a bad value."""
+    with pytest.raises(ValueError, match=message):
+        _dashgen.build_rules(**kwargs)  # type: ignore[arg-type]
+    dash_options = {k: v for k, v in kwargs.items() if k != "request_errors"}
+    if dash_options:
+        with pytest.raises(ValueError, match=message):
+            _dashgen.build_dashboard(**dash_options)  # type: ignore[arg-type]
+
+
+def test_every_rule_keeps_and_matches_the_scope() -> None:
+    """With a selector and a scope name: every aggregation keeps the scope's labels, every read of
+    a recorded series matches them, every recording rule and alert carries the scope name, and the
+    objectives carry every scope label (vector() has none of its own)."""
+    text = _dashgen.build_rules(selector='job="api",env=~"prod-.*"', scope="prod", namespace="llm")
+    by_clauses = 0
+    for rule in _rules(text):
+        expr = str(rule["expr"])
+        assert not RAW_METRIC.search(expr), expr  # every raw metric renamed to the namespace
+        for clause in re.findall(r"\b(?:by|on) \(([^)]*)\)", expr):
+            by_clauses += 1
+            assert clause.startswith("job"), (rule, clause)
+        for match in RECORDED.finditer(expr):
+            assert (match.group(2) or "").startswith('{job="api",scope="prod"'), (rule, match.group(0))
+        labels = rule.get("labels") or {}
+        assert labels.get("scope") == "prod", rule  # type: ignore[union-attr]
+        if rule.get("record") == "runwatch:slo_objective:ratio":
+            assert labels == {"slo": labels["slo"], "job": "api", "scope": "prod"}  # type: ignore[index]
+        for match in re.finditer(r"(?<![:\w])(llm_[a-z_]+)\{", expr):
+            assert expr[match.end() :].startswith('job="api",env=~"prod-.*"'), expr
+    assert by_clauses > 70
+
+
+def test_recorded_families_have_every_window_and_use_their_own() -> None:
+    """Each windowed family is recorded for the 7 windows, and a window's rule reads only that
+    window (its raw range or its inputs recorded for the same window)."""
+    records = [r for r in _rules(_dashgen.build_rules()) if "record" in r]
+    families: dict[str, set[str]] = {}
+    for rule in records:
+        name = str(rule["record"])
+        match = re.fullmatch(r"(.+:(?:rate|ratio_rate))(5m|30m|1h|2h|6h|1d|3d)", name)
+        if match is None:
+            continue
+        family, window = match.groups()
+        families.setdefault(family, set()).add(window)
+        expr = str(rule["expr"])
+        assert set(re.findall(r"\[(\w+)\]", expr)) <= {window}, name
+        assert set(re.findall(r":(?:rate|ratio_rate)(\w+)\b", expr)) <= {window}, name
+    # The 5m incomplete rate per api only feeds the 30-day ratio.
+    assert families.pop("api:runwatch_runs_incomplete:rate") == {"5m"}
+    assert len(families) == 11
+    assert all(windows == set(WINDOWS) for windows in families.values()), families
+
+
+def test_burn_alerts_have_a_rule_per_window_pair_with_its_pending_period() -> None:
+    """Every burn alert is four rules, one per window pair, labelled long/short with the SLO, and
+    held for the pair's pending period (Pyrra's 2m/15m/1h/3h); no alert fires without a
+    `for` except those whose expression holds a window already (stuck runs, internal errors)."""
+    pairs = {(long_w, short_w) for _, _, long_w, short_w in BURN_WINDOWS}
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for rule in _rules(_dashgen.build_rules()):
+        if "alert" not in rule:
+            continue
+        labels = rule["labels"]
+        assert isinstance(labels, dict)
+        name = str(rule["alert"])
+        if "Burn" in name:
+            pair = (labels["long"], labels["short"])
+            seen.setdefault(name, set()).add(pair)
+            assert rule["for"] == PENDING[labels["long"]], name
+            assert labels["slo"] == ("failure" if "Failure" in name else "incomplete")
+            severity = "page" if name.endswith("Page") else "ticket"
+            assert labels["severity"] == severity
+            assert all(sev == severity for sev, _, lw, sw in BURN_WINDOWS if (lw, sw) == pair)
+        elif name not in {"RunwatchRunsStuckInProgress", "RunwatchInternalErrors"}:
+            assert rule.get("for"), name
+    assert len(seen) == 6
+    assert set().union(*seen.values()) == pairs
+    assert PENDING == {"1h": "2m", "6h": "15m", "1d": "1h", "3d": "3h"}
+
+
+@pytest.mark.parametrize(
+    ("options", "bad_selector", "errors_in_outcomes"),
+    [
+        pytest.param({}, 'status=~"failed|aborted|expired|unknown|abandoned",'
+                     'reason!~"client_closed|cancelled"', True, id="defaults"),
+        pytest.param({"bad_statuses": ["failed", "expired"], "benign_reasons": [], "request_errors": False},
+                     'status=~"failed|expired"', False, id="custom"),
+    ],
+)  # fmt: skip
+def test_bad_runs_definition_reaches_the_rules_and_the_dashboard(
+    options: dict[str, object], bad_selector: str, errors_in_outcomes: bool
+) -> None:
+    """The failure SLO counts the configured bad statuses except the benign reasons, and failed
+    requests in its outcomes only when asked; the dashboard's bad-run breakdowns use the same
+    selector (the template's default swapped for the configured one)."""
+    rules = {str(r.get("record")): str(r["expr"]) for r in _rules(_dashgen.build_rules(**options))}  # type: ignore[arg-type]
+    assert f"rate(runwatch_runs_total{{{bad_selector}}}[5m])" in rules["api:runwatch_runs_bad:rate5m"]
+    bad, outcomes = rules["api:runwatch_runs_bad:rate5m"], rules["api:runwatch_outcomes:rate5m"]
+    assert ("runwatch_request_errors_total" in bad) == errors_in_outcomes
+    assert ("api:runwatch_request_errors:rate5m" in outcomes) == errors_in_outcomes
+    dash_options = {k: v for k, v in options.items() if k != "request_errors"}
+    exprs = [e for _, e in dashboard_exprs(_dashgen.build_dashboard(**dash_options))]  # type: ignore[arg-type]
+    with_bad = [e for e in exprs if bad_selector in e]
+    assert len(with_bad) == 2, with_bad  # "Bad runs by status and reason", "Bad-run ratio by model"
+    if options:
+        assert not any(panels.BAD in e for e in exprs)
+
+
+def test_bad_runs_describe_the_configuration() -> None:
+    """The failure alerts' descriptions say what is counted as bad."""
+    bad = BadRuns.of(["failed"], [], request_errors=True)
+    assert bad.describe() == "failed runs and requests that failed before their first event"
+    assert bad.matchers == 'status=~"failed"'
+
+
+def test_dashboard_links_point_at_the_runbook_given() -> None:
+    """The dashboard's and the panels' runbook links start with the runbook URL given (each
+    panel's anchor kept), and every anchor is a heading of docs/runbook.md."""
+    base = "https://wiki.example.com/ops/runwatch"
+    dashboard = _dashgen.build_dashboard(runbook_url=base)
+    links = list(dashboard["links"]) + [  # type: ignore[call-overload]
+        link
+        for p in dashboard["panels"]
+        for link in p.get("links", [])  # type: ignore[attr-defined]
+    ]
+    assert len(links) >= 7
+    runbook = (REPO / "docs" / "runbook.md").read_text(encoding="utf-8")
+    anchors = {
+        re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in runbook.splitlines()
+        if line.startswith("#")
+    }
+    for link in links:
+        assert link["url"] == base or link["url"].startswith(base + "#"), link
+        assert link["targetBlank"] is True
+        if "#" in link["url"]:
+            assert link["url"].split("#", 1)[1] in anchors, link
+    assert _dashgen.DEFAULT_RUNBOOK_URL not in json.dumps(dashboard)
+
+
+def test_dashboard_namespace_and_scope_reach_variables_and_recorded_series() -> None:
+    """With a namespace and a scope, the variables read the renamed metric and the SLO panels the
+    set's own recorded series, and the objective lines its objectives."""
+    dashboard = _dashgen.build_dashboard('env=~"p.*"', namespace="llm", scope="prod")
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}  # type: ignore[index]
+    assert variables["api"]["definition"] == 'label_values(llm_runs_total{env=~"p.*"}, api)'
+    exprs = dict(dashboard_exprs(dashboard))
+    assert exprs["Incomplete budget left (30d)"] == (
+        'api:runwatch_runs_incomplete:error_budget_remaining30d{scope="prod",api=~"$api"}'
+    )
+    objective_lines = [e for _, e in dashboard_exprs(dashboard) if "slo_objective" in e]
+    assert objective_lines
+    assert all('runwatch:slo_objective:ratio{scope="prod",slo=' in e for e in objective_lines)

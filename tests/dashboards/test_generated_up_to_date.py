@@ -36,11 +36,18 @@ def test_rules_yml_is_up_to_date() -> None:
     assert (DASHBOARDS / "rules.yml").read_text(encoding="utf-8") == _dashgen.build_rules(), HINT
 
 
+def test_alertmanager_yml_is_up_to_date() -> None:
+    """dashboards/alertmanager.yml equals build_alertmanager() with the defaults."""
+    text = (DASHBOARDS / "alertmanager.yml").read_text(encoding="utf-8")
+    assert text == _dashgen.build_alertmanager(), HINT
+
+
 def test_write_produces_the_checked_in_files(tmp_path: Path) -> None:
-    """write() (what `runwatch dashboards` calls) writes the same two files, nothing else."""
+    """write() (what `runwatch dashboards` calls) writes the same three files, nothing else."""
     paths = _dashgen.write(tmp_path / "out", objective=0.05, selector="")
-    assert sorted(p.name for p in paths) == ["rules.yml", "runwatch.json"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["rules.yml", "runwatch.json"]
+    names = ["alertmanager.yml", "rules.yml", "runwatch.json"]
+    assert sorted(p.name for p in paths) == names
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names
     for path in paths:
         assert path.read_bytes() == (DASHBOARDS / path.name).read_bytes(), path.name
 

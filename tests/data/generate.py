@@ -47,9 +47,12 @@ def case(
     requests: list[str],
     runs: list[dict[str, Any]],
     note: str = "",
+    **extra: Any,
 ) -> None:
-    """``files`` maps file name -> body (None for a hand-written file that already exists)."""
-    CASES.append({"name": name, "files": files, "requests": requests, "runs": runs, "note": note})
+    """``files`` maps file name -> body (None for a hand-written file that already exists).
+    ``extra``: ``params``, ``anomalies``, ``replay_anomalies``, ``server``, ``helper_error`` (see
+    README.md)."""
+    CASES.append({"name": name, "files": files, "requests": requests, "runs": runs, "note": note, **extra})
 
 
 # ---------------------------------------------------------------------------------- assistants
@@ -438,11 +441,341 @@ def agents() -> None:
     )
 
 
+# ----------------------------------------------------------- OpenAI-compatible servers
+# Shapes of compatible servers' streams, each written from the server's documentation or source
+# (``server`` says which and where). ``params``: the request fields runwatch reads, per file;
+# ``anomalies``: what runwatch reports with that request (transport tap and SDK alike);
+# ``replay_anomalies``: what a replay reports, which has no request (defaults to ``anomalies``).
+def _chunk(cid: str, model: str, choices: list[Any], **extra: Any) -> dict[str, Any]:
+    return {"id": cid, "object": "chat.completion.chunk", "created": t.DEFAULT_T0 + 200, "model": model,
+            "choices": choices, **extra}  # fmt: skip
+
+
+def _choice(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish, **extra}
+
+
+def _usage(prompt: int, completion: int) -> dict[str, Any]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _frames(*objs: Any) -> bytes:
+    return b"".join(o if isinstance(o, bytes) else t.sse_frame(o) for o in objs)
+
+
+def _words(n: int) -> list[str]:
+    return t.text_deltas(n)
+
+
+def _edit_responses(body: bytes, edit: Callable[[dict[str, Any]], dict[str, Any] | None]) -> bytes:
+    """Rewrite each frame's data of a built Responses stream (None drops the frame)."""
+    out = []
+    for frame in t.split_frames(body):
+        event, _, data = frame.decode().removesuffix("\n\n").partition("\ndata: ")
+        obj = edit(json.loads(data))
+        if obj is not None:
+            out.append(t.sse_frame(obj, event=str(obj["type"])))
+    return b"".join(out)
+
+
+def compatible() -> None:
+    post = "POST /v1/chat/completions"
+
+    # Groq: an invalid tool call ends the stream with an error event naming the code.
+    cid, model = "chatcmpl-g201", "llama-3.3-70b-versatile"
+    groq = _frames(
+        _chunk(cid, model, [_choice({"role": "assistant", "content": None})], x_groq={"id": "req_g201"}),
+        _chunk(cid, model, [_choice({"content": "Let me check"})]),
+        t.sse_frame(
+            {"error": {"message": "Failed to call a function. Please adjust your prompt. See "
+                       "'failed_generation' for more details.", "type": "invalid_request_error",
+                       "code": "tool_use_failed",
+                       "failed_generation": "<function=get_weather{\"city\": \"Paris\"}</function>"}},
+            event="error",
+        ),
+    )  # fmt: skip
+    case(
+        "chat_groq_tool_use_failed",
+        {"chat_groq_tool_use_failed.sse": groq},
+        [post],
+        [run("chat", cid, model, "failed", "tool_use_failed", [])],
+        "a chat stream ended by `event: error` with a provider's own code (not OpenAI's)",
+        server="Groq: console.groq.com/docs/tool-use (tool_use_failed, failed_generation), streamed as an "
+        "`error` event",
+        anomalies={},
+    )
+
+    # Snowflake Cortex: no finish_reason key at all, then a usage chunk and [DONE].
+    cid, model = "c0ffee00-0000-4000-8000-000000000201", "llama3.1-70b"
+    words = _words(4)
+    cortex = _frames(
+        *(_chunk(cid, model, [{"index": 0, "delta": {"content": w}}]) for w in words),
+        _chunk(cid, model, [], usage=_usage(12, len(words))),
+        t.sse_frame("[DONE]"),
+    )
+    case(
+        "chat_cortex_no_finish_reason",
+        {"chat_cortex_no_finish_reason.sse": cortex},
+        [post],
+        [run("chat", cid, model, "completed", "no_finish_reason", [])],
+        "chunks without any finish_reason key, then usage, then [DONE]: the SDK sees a success",
+        server="Snowflake Cortex Chat Completions API (docs.snowflake.com/user-guide/snowflake-cortex/"
+        "open_ai_sdk), as recorded in issue 16",
+        params=[{"stream_options": {"include_usage": True}}],
+        anomalies={"missing_finish_reason": 1},
+    )
+    cid = "c0ffee00-0000-4000-8000-000000000202"
+    case(
+        "chat_cortex_cut",
+        {"chat_cortex_cut.sse": _frames(*(_chunk(cid, model, [{"index": 0, "delta": {"content": w}}])
+                                          for w in words))},
+        [post],
+        [run("chat", cid, model, "aborted", "stream_ended", [])],
+        "the same shape cut before its usage and [DONE]: only a cut stream is aborted",
+        server="Snowflake Cortex (as above), connection lost mid-stream",
+        anomalies={"missing_terminal": 1},
+    )  # fmt: skip
+
+    # OpenRouter: an error object inside an ordinary chunk, then [DONE]; its code is the HTTP status.
+    model = "anthropic/claude-3.5-sonnet"
+    processing = b": OPENROUTER PROCESSING\n\n"
+    for n, (finish, code) in enumerate((("error", 502), (None, 400)), start=1):
+        cid = f"gen-or20{n}"
+        body = _frames(
+            processing,
+            _chunk(cid, model, [_choice({"role": "assistant", "content": ""})], provider="Anthropic"),
+            *(_chunk(cid, model, [_choice({"content": w})], provider="Anthropic") for w in _words(3)),
+            _chunk(cid, model, [_choice({"content": ""}, finish, native_finish_reason=finish)],
+                   provider="Anthropic", error={"code": code, "message": "Provider returned error",
+                                                "metadata": {"provider_name": "Anthropic"}}),
+            t.sse_frame("[DONE]"),
+        )  # fmt: skip
+        name = "chat_openrouter_error_finish" if finish else "chat_openrouter_error_null_finish"
+        case(
+            name,
+            {f"{name}.sse": body},
+            [post],
+            [run("chat", cid, model, "failed", str(code), [])],
+            f"a chunk with a top-level error (code {code}) beside finish_reason {json.dumps(finish)}, then "
+            f"[DONE]; "
+            "the SDK raises APIError",
+            server="OpenRouter: openrouter.ai/docs/api-reference/errors (mid-stream errors as SSE data "
+                   "events, "
+            "error.code is the HTTP status) and /docs/api-reference/streaming (': OPENROUTER PROCESSING')",
+            anomalies={},
+        )
+
+    # Azure OpenAI: the first chunk carries the prompt's content-filter results, with empty id,
+    # model and object and no choices; every choice chunk carries its own filter results.
+    cid, model = "chatcmpl-az201", "gpt-4o-2024-11-20"
+    safe = {c: {"filtered": False, "severity": "safe"} for c in ("hate", "self_harm", "sexual", "violence")}
+    first = {"choices": [], "created": 0, "id": "", "model": "", "object": "",
+             "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {
+                 **safe, "jailbreak": {"filtered": False, "detected": False}}}]}  # fmt: skip
+
+    def az(choices: list[Any], **extra: Any) -> dict[str, Any]:
+        return {"choices": choices, "created": t.DEFAULT_T0 + 201, "id": cid, "model": model,
+                "object": "chat.completion.chunk", "system_fingerprint": "fp_az", **extra}  # fmt: skip
+
+    azure = _frames(
+        first,
+        az([{"content_filter_results": {}, "delta": {"content": "", "refusal": None, "role": "assistant"},
+             "finish_reason": None, "index": 0, "logprobs": None}]),
+        *(az([{"content_filter_results": safe, "delta": {"content": w}, "finish_reason": None, "index": 0,
+               "logprobs": None}]) for w in _words(3)),
+        az([{"content_filter_results": {}, "delta": {}, "finish_reason": "stop", "index": 0,
+             "logprobs": None}]),
+        az([], usage=_usage(15, 3)),
+        t.sse_frame("[DONE]"),
+    )  # fmt: skip
+    case(
+        "chat_azure_prompt_filter_results",
+        {"chat_azure_prompt_filter_results.sse": azure},
+        [post],
+        [run("chat", cid, model, "completed", "none", [])],
+        "Azure's first chunk (choices [], empty id, model and object, prompt_filter_results) is part of "
+        "the run, not an unknown event",
+        server="Azure OpenAI: learn.microsoft.com/azure/ai-services/openai/concepts/content-filter "
+        "(streaming: prompt annotations in the first chunk)",
+        params=[{"stream_options": {"include_usage": True}}],
+        anomalies={},
+    )
+    blocked = {**first, "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {
+        **safe, "jailbreak": {"filtered": True, "detected": True}}}]}  # fmt: skip
+    case(
+        "chat_azure_prompt_filtered",
+        {"chat_azure_prompt_filtered.sse": _frames(blocked, t.sse_frame("[DONE]"))},
+        [post],
+        [run("chat", None, None, "incomplete", "content_filter", [])],
+        "the prompt's filter results say it was blocked (jailbreak filtered) and nothing is generated: "
+        "incomplete / content_filter, as a filtered completion is",
+        server="Azure OpenAI content filtering (as above); Azure usually rejects a blocked prompt with "
+        "HTTP 400 code content_filter (a request error); this is the streamed form of the same verdict",
+        anomalies={},
+    )
+
+    # Responses through proxies and compatible servers.
+    rpost = "POST /v1/responses"
+    rid = "resp_x201"
+    base = t.responses_stream("completed", response_id=rid, model=R_MODEL, t0=t.DEFAULT_T0 + 201)
+
+    def rotate(obj: dict[str, Any]) -> dict[str, Any]:
+        names = {"response.in_progress": "resp_x201b", "response.completed": "resp_x201c"}
+        if obj["type"] in names:
+            obj["response"]["id"] = names[obj["type"]]
+        return obj
+
+    case(
+        "responses_id_rotated",
+        {"responses_id_rotated.sse": _edit_responses(base, rotate)},
+        [rpost],
+        [run("responses", rid, R_MODEL, "completed", "none", ["in_progress", "output_item"])],
+        "the response id changes twice mid-stream: one run (under its first id), not one completed and two "
+        "aborted",
+        server="proxies that mint their own response ids per upstream call (issue 16: recorded gateway "
+               "traffic)",
+        anomalies={"id_changed": 1},
+        # The SDK's responses.stream() helper refuses the stream after its first event; its caller
+        # sees that exception and runwatch an aborted run (tests/adapters/test_compatible.py).
+        helper_error="RuntimeError: Lifecycle response identity changed.",
+    )
+
+    rid = "resp_x202"
+    base = t.responses_stream("completed", response_id=rid, model=R_MODEL, t0=t.DEFAULT_T0 + 202)
+
+    def cut_item(obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["type"] == "response.output_item.done":
+            obj["item"]["status"] = "incomplete"
+        if obj["type"] == "response.completed":
+            obj["response"]["output"][0]["status"] = "incomplete"
+        return obj
+
+    case(
+        "responses_completed_incomplete_item",
+        {"responses_completed_incomplete_item.sse": _edit_responses(base, cut_item)},
+        [rpost],
+        [run("responses", rid, R_MODEL, "completed", "none", ["in_progress", "output_item"])],
+        "status completed, yet its message item ended incomplete",
+        server="vLLM Responses: the harmony parser marks a cut message incomplete "
+               "(vllm-project/vllm#24561) while "
+        "the response status came from the engine's finish reason (fixed for other parsers in #31836)",
+        anomalies={"completed_with_incomplete_item": 1},
+    )
+
+    rid = "resp_x203"
+    base = t.responses_stream("incomplete:max_output_tokens", response_id=rid, model=R_MODEL,
+                              t0=t.DEFAULT_T0 + 203)  # fmt: skip
+
+    def misnamed(obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["type"] == "response.incomplete":
+            obj["type"] = "response.completed"
+        return obj
+
+    case(
+        "responses_completed_event_incomplete",
+        {"responses_completed_event_incomplete.sse": _edit_responses(base, misnamed)},
+        [rpost],
+        [run("responses", rid, R_MODEL, "incomplete", "max_output_tokens", ["in_progress", "output_item"])],
+        "the terminal event is response.completed, the response in it says incomplete: its status decides",
+        server="vLLM Responses streams (vllm-project/agentic-api#273: 'the direct vLLM stream's terminal "
+               "event has "
+        "type response.completed, even though the embedded response is incomplete')",
+        anomalies={"status_mismatch": 1},
+    )
+
+    rid = "resp_x204"
+    base = t.responses_stream("completed", response_id=rid, model=R_MODEL, t0=t.DEFAULT_T0 + 204)
+    case(
+        "responses_sequence_gap",
+        {"responses_sequence_gap.sse": _edit_responses(
+            base, lambda o: None if o["type"] == "response.in_progress" else o)},
+        [rpost],
+        [run("responses", rid, R_MODEL, "completed", "none", ["in_progress", "output_item"])],
+        "sequence 1 (response.in_progress) never arrives: 0 is followed by 2",
+        server="gateways that drop or merge events after numbering them (ENTERPILOT/GoModel#953: a "
+               "guardrail left "
+        "[0,1,2,3,4,24,54,...])",
+        anomalies={"sequence_gap": 1},
+    )  # fmt: skip
+
+    rid = "resp_x205"
+    base = t.responses_stream("completed", response_id=rid, model=R_MODEL, t0=t.DEFAULT_T0 + 205)
+
+    def zeros(obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["type"].endswith(".done"):
+            obj["sequence_number"] = 0
+        return obj
+
+    case(
+        "responses_sequence_repeated",
+        {"responses_sequence_repeated.sse": _edit_responses(base, zeros)},
+        [rpost],
+        [run("responses", rid, R_MODEL, "completed", "none", ["in_progress", "output_item"])],
+        "the .done events all carry sequence_number 0",
+        server="LiteLLM's Responses bridge (BerriAI/litellm#28899: a default sequence_number of 0 makes the "
+        "numbers non-monotonic)",
+        anomalies={"sequence_gap": 1},
+    )
+
+    rid = "resp_x206"
+    base = t.responses_stream("completed", response_id=rid, model=R_MODEL, t0=t.DEFAULT_T0 + 206)
+
+    def at_limit(obj: dict[str, Any]) -> dict[str, Any]:
+        if "response" in obj:
+            obj["response"]["max_output_tokens"] = 5  # the builders stream 5 output tokens
+        return obj
+
+    case(
+        "responses_stop_at_max_output_tokens",
+        {"responses_stop_at_max_output_tokens.sse": _edit_responses(base, at_limit)},
+        [rpost],
+        [run("responses", rid, R_MODEL, "completed", "none", ["in_progress", "output_item"])],
+        "completed with output_tokens equal to max_output_tokens (echoed in the response): cut, said "
+        "completed",
+        server="Responses servers that always say completed (jundot/omlx#2817; vllm-project/vllm#24184)",
+        params=[{"max_output_tokens": 5}],
+        anomalies={"stop_at_max_tokens": 1},
+    )
+
+    # Chat: the request asked for a limit or for usage, and the stream does not agree.
+    cid = "chatcmpl-x207"
+    case(
+        "chat_stop_at_max_tokens",
+        {"chat_stop_at_max_tokens.sse": t.chat_stream("stop", id=cid, model=C_MODEL, deltas=16,
+                                                      t0=t.DEFAULT_T0 + 207)},
+        [post],
+        [run("chat", cid, C_MODEL, "completed", "none", [])],
+        "finish_reason stop with completion_tokens equal to the request's max_tokens",
+        server="Ollama behind LiteLLM (BerriAI/litellm#25825: finish_reason always 'stop' when max_tokens "
+               "is hit); "
+        "LocalAI (mudler/LocalAI#3533)",
+        params=[{"max_tokens": 16, "stream_options": {"include_usage": True}}],
+        anomalies={"stop_at_max_tokens": 1},
+        replay_anomalies={},
+    )  # fmt: skip
+    cid = "chatcmpl-x208"
+    case(
+        "chat_usage_missing",
+        {"chat_usage_missing.sse": t.chat_stream("stop", id=cid, model=C_MODEL, include_usage=False,
+                                                 t0=t.DEFAULT_T0 + 208)},
+        [post],
+        [run("chat", cid, C_MODEL, "completed", "none", [])],
+        "the request asked for stream_options.include_usage; no usage chunk came before [DONE]",
+        server="servers that ignore stream_options (openvinotoolkit/model_server#2640, "
+               "janhq/cortex.llamacpp#265, "
+        "ml-explore/mlx-examples#913 added it)",
+        params=[{"stream_options": {"include_usage": True}}],
+        anomalies={"usage_missing": 1},
+        replay_anomalies={},
+    )  # fmt: skip
+
+
 def main() -> None:
     assistants()
     responses()
     chat()
     agents()
+    compatible()
     expected: dict[str, Any] = {}
     for c in CASES:
         for fname, body in c["files"].items():
@@ -455,6 +788,9 @@ def main() -> None:
         entry: dict[str, Any] = {"files": list(c["files"]), "requests": c["requests"], "runs": c["runs"]}
         if c["note"]:
             entry["note"] = c["note"]
+        for key in ("server", "params", "anomalies", "replay_anomalies", "helper_error"):
+            if key in c:
+                entry[key] = c[key]
         expected[c["name"]] = entry
     (HERE / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
     print(f"{len(CASES)} cases, {sum(len(c['files']) for c in CASES)} files")

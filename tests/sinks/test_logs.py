@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,18 +69,19 @@ def by_event(logs: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
 
 
 def test_event_sequence_and_fields() -> None:
-    """A completed run logs run.started, run.phase (debug) and run.finished (info) with the
-    documented fields; unknown values are omitted rather than logged as None."""
+    """A completed run logs run.started and run.phase (debug) and run.finished (info, the one
+    info line of a run without a pause) with the documented fields; unknown values are omitted
+    rather than logged as None."""
     with capture_logs() as logs:
         feed(LogSink(), life(pause=True))
     assert [(e["event"], e["log_level"]) for e in logs] == [
-        ("run.started", "info"),
+        ("run.started", "debug"),
         ("run.phase", "debug"),
         ("run.requires_action", "info"),
         ("run.resumed", "debug"),
         ("run.finished", "info"),
     ]
-    assert logs[0] == {"event": "run.started", "log_level": "info", "api": "assistants", "model": "gpt-4o"}
+    assert logs[0] == {"event": "run.started", "log_level": "debug", "api": "assistants", "model": "gpt-4o"}
     phase = by_event(logs, "run.phase")[0]
     assert phase == {
         "event": "run.phase",
@@ -277,3 +279,52 @@ def test_add_trace_ids_in_a_structlog_chain() -> None:
         _, event_dict = log.info("hello")
     assert event_dict["trace_id"] == format(span.get_span_context().trace_id, "032x")
     assert event_dict["event"] == "hello"
+
+
+# -- cost per run --------------------------------------------------------------------------------
+
+
+class NoIsEnabled:
+    """A logger of an application's own making: no ``is_enabled_for``, every level goes through."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def bind(self, **_: object) -> NoIsEnabled:
+        return self
+
+    def __getattr__(self, level: str) -> Any:
+        if level not in ("debug", "info", "warning"):
+            raise AttributeError(level)
+        return lambda event, **_: self.calls.append((level, event))
+
+
+EVERY_LINE = [("debug", "run.started"), ("debug", "run.phase"), ("info", "run.finished")]
+
+
+@pytest.mark.parametrize(
+    ("make", "pause", "want"),
+    [
+        pytest.param("info", False, [("info", "run.finished")], id="info-one-line-per-run"),
+        pytest.param("info", True, [("info", "run.requires_action"), ("info", "run.finished")],
+                     id="info-with-pause"),
+        pytest.param("debug", False, EVERY_LINE, id="debug-everything"),
+        pytest.param("own", False, EVERY_LINE, id="logger-that-cannot-say"),
+    ],
+)  # fmt: skip
+def test_one_info_line_per_run(make: str, pause: bool, want: list[tuple[str, str]]) -> None:
+    """At info a completed run writes one line, ``run.finished`` (plus ``run.requires_action`` when it
+    paused); debug events reach only a logger that takes debug, or one that cannot say whether
+    it does -- and are not even handed to a logger that drops them."""
+    if make == "own":
+        own = NoIsEnabled()
+        feed(LogSink(own), life(pause=pause))
+        assert own.calls == want
+        return
+    capture = structlog.testing.CapturingLogger()
+    level = logging.INFO if make == "info" else logging.DEBUG
+    wrapper = structlog.make_filtering_bound_logger(level)
+    logger = structlog.wrap_logger(capture, processors=[], wrapper_class=wrapper)
+    feed(LogSink(logger), life(pause=pause))
+    got = [(c.method_name, c.args[0] if c.args else c.kwargs.get("event")) for c in capture.calls]
+    assert [g for g in got if g[1] != "run.resumed"] == want

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 import structlog
 from hypothesis import HealthCheck, given, settings
@@ -594,3 +596,83 @@ def test_tool_step_renamed_when_tool_known_at_end(rec: Recorder) -> None:
     assert attrs["gen_ai.tool.type"] == "code_interpreter"
     assert attrs["gen_ai.operation.name"] == "execute_tool"
     assert attrs["openai.step.type"] == "tool_calls"
+
+
+# -- cost per run --------------------------------------------------------------------------------
+
+
+def test_run_span_attributes_set_in_two_calls(rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's span gets its attributes in as few calls as the facts allow: at start, once when the
+    ids arrive (the first phase), once at the end -- time to first chunk included, not a call of
+    its own; a phase span gets one call at its end (its status). Every attribute still arrives."""
+    from opentelemetry.sdk.trace import Span
+
+    by_id: dict[int, int] = {}
+
+    def count(name: str) -> typing.Callable[..., None]:
+        original = getattr(Span, name)
+
+        def counted(self: Span, *args: object, **kwargs: object) -> None:
+            span_id = self.get_span_context().span_id
+            by_id[span_id] = by_id.get(span_id, 0) + 1
+            original(self, *args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(Span, "set_attributes", count("set_attributes"))
+    monkeypatch.setattr(Span, "set_attribute", count("set_attribute"))
+    feed(OtelSink(rec.provider), life())
+    calls = {s.name: by_id.get(s.context.span_id, 0) for s in rec.exporter.get_finished_spans()}
+    assert calls == {"invoke_agent asst_1": 2, "queued": 1, "in_progress": 1, "execute_tool function": 1,
+                     "message_creation": 1}  # fmt: skip
+    root = rec.spans()["invoke_agent asst_1"]
+    assert dict(root.attributes or {})["gen_ai.response.time_to_first_chunk"] == 1.25
+
+
+@pytest.mark.parametrize(
+    ("sampler", "want_trace_id"),
+    [
+        pytest.param("always_off", True, id="sampled-out"),
+        pytest.param("no-sdk", False, id="api-no-op-tracer"),
+    ],
+)
+def test_span_that_records_nothing_builds_nothing(sampler: str, want_trace_id: bool) -> None:
+    """A run span that does not record (a sampler dropped the trace, or there is no SDK and the
+    API's no-op tracer answers) gets no phase spans and no attributes: one ``start_span`` per run,
+    nothing exported, nothing raised. A dropped trace still has an id, which the other sinks
+    (exemplars, logs) still get; the GenAI metrics are still recorded."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    rec = Recorder()
+    if sampler == "always_off":
+        rec.provider = TracerProvider(sampler=ALWAYS_OFF)
+        rec.provider.add_span_processor(SimpleSpanProcessor(rec.exporter))
+        sink = OtelSink(rec.provider, meters)
+    else:
+        sink = OtelSink(trace.NoOpTracerProvider(), meters)
+    started = 0
+    start_span = sink._tracer.start_span
+
+    def counting(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+        nonlocal started
+        started += 1
+        return start_span(*args, **kwargs)
+
+    sink._tracer.start_span = counting  # type: ignore[method-assign]
+    done = feed(sink, life(api="responses"))
+    run = done[0].run  # type: ignore[union-attr]
+    assert run is not None
+    assert started == 1
+    assert rec.exporter.get_finished_spans() == ()
+    assert ("trace_id" in run.scratch) is want_trace_id
+    data = reader.get_metrics_data()
+    assert data is not None
+    names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert names == {
+        "gen_ai.client.operation.duration",
+        "gen_ai.client.token.usage",
+        "gen_ai.client.operation.time_to_first_chunk",
+    }
+    meters.shutdown()

@@ -594,3 +594,45 @@ def test_default_registry_reused_by_a_second_sink() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "2.0"
+
+
+# -- cost per run --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "want_calls"),
+    [
+        pytest.param("gpt-4o", "gpt-4o", 0, id="same-model-binds-nothing-more"),
+        pytest.param("gpt-4o", "gpt-5", 4, id="new-model-binds-its-children"),
+    ],
+)
+def test_label_children_bound_once_per_model(
+    registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch, first: str, second: str, want_calls: int
+) -> None:
+    """Label children are bound once per (api, model) and reused by later runs: a second run of the
+    same pair with the same outcome makes no ``labels()`` call at all; a run of a new model binds
+    its own (started, TTFT, runs, duration; tokens were counted by neither), and both are counted
+    right."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    sink = PrometheusSink(registry)
+    feed(sink, life(model=first, usage=Usage()))
+    calls = 0
+    original = MetricWrapperBase.labels
+
+    def counting(self: typing.Any, *args: object, **kwargs: object) -> typing.Any:
+        nonlocal calls
+        calls += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MetricWrapperBase, "labels", counting)
+    feed(sink, life(model=second, usage=Usage()))
+    assert calls == want_calls
+    for model in {first, second}:
+        want = 2.0 if first == second else 1.0
+        runs = value(registry, "runwatch_runs_total", api="assistants", model=model, status="completed",
+                     reason="none")  # fmt: skip
+        assert runs == want
+        assert value(registry, "runwatch_runs_started_total", api="assistants", model=model) == want
+        ttft = value(registry, "runwatch_time_to_first_token_seconds_count", api="assistants", model=model)
+        assert ttft == want

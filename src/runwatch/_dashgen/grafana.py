@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 
-from grafana_foundation_sdk.builders import common, prometheus, table, timeseries
+from grafana_foundation_sdk.builders import common, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as board
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as c
 from grafana_foundation_sdk.models import dashboard as d
 from grafana_foundation_sdk.models import prometheus as p
 
-from .panels import DASHBOARD, PANELS, VARIABLES, Panel, Row
+from .panels import DASHBOARD, PANELS, RUNBOOK, VARIABLES, Panel, Row
 
 __all__ = ["dashboard_text", "render"]
 
@@ -39,29 +39,70 @@ def _query(ref: str, expr: str, legend: str, spec: Panel) -> prometheus.Dataquer
         query.exemplar(True)
     if spec.kind == "table":
         return query.instant().format(p.PromQueryFormat.TABLE)
+    if spec.kind == "stat":
+        return query.instant()
     return query.range()
 
 
-def _panel(pid: int, spec: Panel) -> timeseries.Panel | table.Panel:
-    panel: timeseries.Panel | table.Panel
+def _link(title: str, anchor: str) -> board.DashboardLink:
+    url = f"{RUNBOOK}#{anchor}" if anchor else RUNBOOK
+    return board.DashboardLink(title).type(d.DashboardLinkType.LINK).url(url).target_blank(True)
+
+
+def _timeseries(spec: Panel) -> timeseries.Panel:
+    return (
+        timeseries.Panel()
+        .draw_style(c.GraphDrawStyle.LINE).line_width(1).fill_opacity(20 if spec.stack else 10)
+        .show_points(c.VisibilityMode.NEVER).span_nulls(False)
+        .stacking(common.StackingConfig().group("A")
+                  .mode(c.StackingMode.NORMAL if spec.stack else c.StackingMode.NONE))
+        .legend(common.VizLegendOptions().display_mode(c.LegendDisplayMode.TABLE).show_legend(True)
+                .placement(c.LegendPlacement.BOTTOM).calcs(["mean", "max", "lastNotNull"]))
+        .tooltip(common.VizTooltipOptions().mode(c.TooltipDisplayMode.MULTI).sort(c.SortOrder.DESCENDING))
+    )  # fmt: skip
+
+
+def _table(spec: Panel) -> table.Panel:
+    panel = table.Panel().show_header(True).cell_height(c.TableCellHeight.SM)
+    # An instant table query has a Time column of one value: noise.
+    hide_time = d.DataTransformerConfig(id_val="organize", options={"excludeByName": {"Time": True}})
+    panel.with_transformation(hide_time)
+    return panel.sort_by([common.TableSortByFieldState().display_name("Value").desc(True)])
+
+
+def _stat(spec: Panel) -> stat.Panel:
+    panel = (
+        stat.Panel().graph_mode(c.BigValueGraphMode.NONE).color_mode(c.BigValueColorMode.VALUE)
+        .text_mode(c.BigValueTextMode.AUTO)
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    )  # fmt: skip
+    if spec.steps:
+        steps = [d.Threshold(value=value, color=color) for value, color in spec.steps]
+        panel.thresholds(board.ThresholdsConfig().mode(d.ThresholdsMode.ABSOLUTE).steps(steps))
+        panel.color_scheme(board.FieldColor().mode(d.FieldColorModeId.THRESHOLDS))
+    return panel
+
+
+def _panel(pid: int, spec: Panel) -> timeseries.Panel | table.Panel | stat.Panel:
+    panel: timeseries.Panel | table.Panel | stat.Panel
     if spec.kind == "table":
-        panel = table.Panel().show_header(True).cell_height(c.TableCellHeight.SM)
+        panel = _table(spec)
+    elif spec.kind == "stat":
+        panel = _stat(spec)
     else:
-        panel = (
-            timeseries.Panel()
-            .draw_style(c.GraphDrawStyle.LINE).line_width(1).fill_opacity(20 if spec.stack else 10)
-            .show_points(c.VisibilityMode.NEVER).span_nulls(False)
-            .stacking(common.StackingConfig().group("A")
-                      .mode(c.StackingMode.NORMAL if spec.stack else c.StackingMode.NONE))
-            .legend(common.VizLegendOptions().display_mode(c.LegendDisplayMode.TABLE).show_legend(True)
-                    .placement(c.LegendPlacement.BOTTOM).calcs(["mean", "max", "lastNotNull"]))
-            .tooltip(common.VizTooltipOptions().mode(c.TooltipDisplayMode.MULTI).sort(c.SortOrder.DESCENDING))
-        )  # fmt: skip
+        panel = _timeseries(spec)
     x, y, w, h = spec.grid
     panel.id(pid).title(spec.title).description(spec.description).datasource(_DS)
     panel.grid_pos(d.GridPos(x=x, y=y, w=w, h=h)).unit(spec.unit)
-    for series, shown in spec.rename:
-        panel.override_by_name(series, [d.DynamicConfigValue(id_val="displayName", value=shown)])
+    for series, color in spec.lines:
+        # Reference lines (objective, thresholds): dashed, one fixed color, no fill.
+        panel.override_by_name(series, [
+            d.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": color}),
+            d.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
+            d.DynamicConfigValue(id_val="custom.fillOpacity", value=0),
+        ])  # fmt: skip
+    if spec.links:
+        panel.links([_link(title, anchor) for title, anchor in spec.links])
     for i, (expr, legend) in enumerate(spec.queries):
         panel.with_target(_query(chr(ord("A") + i), expr, legend, spec))
     return panel
@@ -74,7 +115,7 @@ def render() -> dict[str, object]:
         .tags(list(DASHBOARD.tags)).editable().tooltip(d.DashboardCursorSync.CROSSHAIR)
         .time(DASHBOARD.time_from, "now").timezone("browser").refresh(DASHBOARD.refresh)
         .fiscal_year_start_month(0).live_now(False).week_start("").version(1)
-        .timepicker(board.TimePicker()).links([])
+        .timepicker(board.TimePicker()).links([_link("Runbook", "")])
         .annotation(
             board.AnnotationQuery().name("Annotations & Alerts").type("dashboard").built_in(1)
             .datasource(d.DataSourceRef(type_val="grafana", uid="-- Grafana --"))

@@ -24,12 +24,12 @@ def _stream_for(observer: Observer, request: Any) -> StreamSession:
     start a second run. Time starts now: the request left before the SDK handed over its stream
     (the transport tap, which sees it leave, is the accurate one)."""
     endpoint: Endpoint | None = None
-    model = None
+    model = facts = None
     if request is not None:
         try:
             url = request.url
             endpoint = classify(str(request.method), str(url.path), str(url.query))
-            model = read_request(request)[0]
+            model, _, _, facts = read_request(request)
         except Exception:
             endpoint = None
     if endpoint is None:
@@ -39,6 +39,7 @@ def _stream_for(observer: Observer, request: Any) -> StreamSession:
         run_id_hint=endpoint.run_id,
         request_model=model,
         expect_run=endpoint.kind in ("create", "continue"),
+        request=facts,
     )
 
 

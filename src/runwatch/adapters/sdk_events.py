@@ -27,6 +27,10 @@ _RESPONSE_LIFECYCLE: Final = frozenset(
 )
 
 
+#: A chunk's ``object``: Azure's first chunk (the prompt's content-filter results) leaves it empty.
+_CHUNK_OBJECTS: Final = frozenset({"chat.completion.chunk", ""})
+
+
 def _dump(model: Any) -> PayloadLoader:
     def load() -> JSONObject | None:
         if isinstance(model, dict):
@@ -86,7 +90,7 @@ def describe(obj: Any) -> tuple[str, PayloadLoader, Any] | None:
         kind = obj.type
         if isinstance(kind, str):
             return _typed(obj, kind)
-    elif kind_of == "chat" and obj.object == "chat.completion.chunk":
+    elif kind_of == "chat" and obj.object in _CHUNK_OBJECTS:
         return _chat_chunk(obj)
     return _describe_other(obj)
 
@@ -112,7 +116,7 @@ def _describe_other(obj: Any) -> tuple[str, PayloadLoader, Any] | None:
     kind = getattr(obj, "type", None)
     if isinstance(kind, str):
         return _typed(obj, kind)
-    if getattr(obj, "object", None) == "chat.completion.chunk":
+    if getattr(obj, "object", None) in _CHUNK_OBJECTS:
         return _chat_chunk(obj)
     return None
 

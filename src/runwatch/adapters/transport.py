@@ -31,6 +31,7 @@ from typing import Any, Final
 from .._endpoints import Endpoint, classify
 from .._events import RequestFailed
 from .._observer import Observer, StreamSession, close_later, start_reaper
+from .._tracker import RequestFacts
 
 #: Key under ``response.extensions`` marking a response whose stream is already observed.
 MARK: Final = "runwatch.session"
@@ -99,42 +100,44 @@ def error_body_code(body: bytes | None) -> str:
     return "none"
 
 
-def read_request(request: Any) -> tuple[str | None, bool, int]:
+def read_request(request: Any) -> tuple[str | None, bool, int, RequestFacts | None]:
     """What a request says that runwatch needs: the model it names, whether it asked for a stream
-    (``"stream": true`` in its JSON body, ``stream=true`` in a GET's query) and the SDK's retry
-    count (``x-stainless-retry-count``; 0 on a first attempt). Never the content."""
+    (``"stream": true`` in its JSON body, ``stream=true`` in a GET's query), the SDK's retry
+    count (``x-stainless-retry-count``; 0 on a first attempt) and the facts its run is checked
+    against (output limit, usage asked for, ``n``). Never the content."""
     try:
         attempt = int(request.headers.get("x-stainless-retry-count", "0"))
     except ValueError:
         attempt = 0
     if request.method == "GET":
-        return None, "stream=true" in str(request.url.query).lower(), attempt
+        return None, "stream=true" in str(request.url.query).lower(), attempt, None
     try:
         body = request.content
     except Exception:  # a streaming request body (never the SDK's): nothing to read
-        return None, False, attempt
+        return None, False, attempt, None
     if not isinstance(body, bytes) or body[:1] != b"{" or len(body) > _REQUEST_MAX:
-        return None, False, attempt
+        return None, False, attempt, None
     try:
         params = json.loads(body)
     except ValueError:
-        return None, False, attempt
+        return None, False, attempt, None
     if not isinstance(params, dict):
-        return None, False, attempt
+        return None, False, attempt, None
     model = params.get("model")
-    return (model if isinstance(model, str) and model else None), params.get("stream") is True, attempt
+    model = model if isinstance(model, str) and model else None
+    return model, params.get("stream") is True, attempt, RequestFacts.read(params)
 
 
 class _Exchange:
     """One HTTP attempt to an endpoint runwatch observes: what the request said, when it left."""
 
-    __slots__ = ("attempt", "endpoint", "model", "observer", "started_at", "wants_stream")
+    __slots__ = ("attempt", "endpoint", "facts", "model", "observer", "started_at", "wants_stream")
 
     def __init__(self, observer: Observer, endpoint: Endpoint, request: Any) -> None:
         self.observer = observer
         self.endpoint = endpoint
         self.started_at = time.time()
-        self.model, self.wants_stream, self.attempt = read_request(request)
+        self.model, self.wants_stream, self.attempt, self.facts = read_request(request)
 
     def failed(self, status_code: int | None, code: str, error_type: str) -> None:
         self.observer.request_failed(
@@ -158,6 +161,7 @@ class _Exchange:
             started_at=self.started_at,
             request_model=self.model,
             expect_run=endpoint.kind in ("create", "continue"),
+            request=self.facts,
         )
 
     def body(self, body: bytes | None, reason: str) -> None:
@@ -177,6 +181,7 @@ class _Exchange:
                 obj,
                 started_at=self.started_at,
                 request_model=self.model,
+                request=self.facts,
             )
         elif endpoint.kind in ("create", "continue"):
             # Accepted, then lost (cut, empty or not JSON): the run it started ended aborted.

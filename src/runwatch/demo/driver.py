@@ -15,15 +15,15 @@ import math
 import random
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from runwatch.demo.scenarios import APIS, Mix, expected_outcome
+from runwatch.demo.scenarios import APIS, TOUR, Mix, expected_outcome
 from runwatch.demo.server import SCENARIO_HEADER
 
-__all__ = ["Plan", "Progress", "Summary", "drive", "make_plan", "quantile", "summarize"]
+__all__ = ["Driven", "Plan", "Progress", "Summary", "drive", "make_plan", "plans", "quantile", "summarize"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,24 +58,36 @@ def _styles(api: str, scenario: str) -> list[str]:
     return ["session"]
 
 
-def make_plan(mix: Mix, runs: int, rng: random.Random) -> list[Plan]:
-    """``runs`` seeded picks from ``mix``, each with a code path."""
-    plan = []
-    for _ in range(runs):
+def plans(mix: Mix, runs: int | None, rng: random.Random, *, tour: bool = False) -> Iterator[Plan]:
+    """``runs`` runs (None: without end), made one at a time: whatever ``runs`` is, nothing is
+    built up front. With ``tour``, the first runs are :data:`~runwatch.demo.scenarios.TOUR` (the
+    seed case, then every headline outcome of every api), the rest seeded picks from ``mix``."""
+    made = 0
+    if tour:
+        for api, scenario, style in TOUR:
+            if runs is not None and made >= runs:
+                return
+            made += 1
+            yield Plan(api, scenario, style)
+    while runs is None or made < runs:
+        made += 1
         api, scenario = mix.pick(rng)
-        plan.append(Plan(api, scenario, rng.choice(_styles(api, scenario))))
-    return plan
+        yield Plan(api, scenario, rng.choice(_styles(api, scenario)))
+
+
+def make_plan(mix: Mix, runs: int, rng: random.Random) -> list[Plan]:
+    """``runs`` seeded picks from ``mix`` as a list (for tests; the demo uses :func:`plans`)."""
+    return list(plans(mix, runs, rng))
 
 
 # ------------------------------------------------------------------------------------- running
 _MODELS = {"assistants": "gpt-4o", "responses": "gpt-4o-2024-08-06", "chat": "gpt-4o-mini", "agents": "gpt-5"}
 
 
-def run_one(client: Any, plan: Plan) -> str | None:
-    """Drive one run like an app would; returns the name of an SDK exception the app had to catch
-    (the SDK's own helpers raise on some legitimate outcomes), or None."""
-    import openai
-
+def run_one(client: Any, plan: Plan) -> tuple[str, str] | None:
+    """Drive one run like an app would; returns the name and message of an SDK exception the app
+    had to catch (the SDK's own helpers raise on some legitimate outcomes, and a run cut by Ctrl-C
+    raises whatever the transport raises), or None."""
     headers = {SCENARIO_HEADER: f"{plan.api}/{plan.scenario}"}
     model = _MODELS[plan.api]
     try:
@@ -102,8 +114,8 @@ def run_one(client: Any, plan: Plan) -> str | None:
             ) as s:
                 for _ in s:
                     pass
-    except (openai.APIError, RuntimeError) as exc:
-        return type(exc).__name__
+    except Exception as exc:
+        return type(exc).__name__, " ".join(str(exc).split())[:160]
     return None
 
 
@@ -212,6 +224,20 @@ class Progress:
             self.out.flush()
 
 
+@dataclass(slots=True)
+class Driven:
+    """What :func:`drive` did. Every count is keyed by closed sets (apis, scenarios, code paths,
+    exception names), so it stays small however many runs are driven."""
+
+    requested: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    caught: Counter[str] = field(default_factory=Counter)
+    raised: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)
+    messages: dict[tuple[str, str, str, str, str], str] = field(default_factory=dict)  # the first
+    cut: int = 0  # runs in flight when stopped (their streams were cut)
+    done: int = 0
+    stopped: bool = False
+
+
 def drive(
     client: Any,
     plans: Iterable[Plan],
@@ -219,24 +245,43 @@ def drive(
     concurrency: int,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
-) -> Counter[str]:
-    """Run ``plans`` on ``concurrency`` threads; returns how often the app had to catch an SDK
-    exception, by exception name. Stops submitting new runs when ``stop`` is set."""
-    caught: Counter[str] = Counter()
-    asked: Counter[str] = Counter()
+    on_stop: Callable[[], None] | None = None,
+) -> Driven:
+    """Run ``plans`` on ``concurrency`` threads, taking the next plan only when a thread is free.
+    Returns what was asked and which SDK exceptions the app had to catch (by exception name, and
+    by exception, api, code path and outcome). When ``stop`` is set no new run starts and
+    ``on_stop`` is called once (the demo cuts the runs in flight with it)."""
+    result = Driven()
     lock = threading.Lock()
-    pending: set[Future[str | None]] = set()
+    pending: set[Future[tuple[str, str] | None]] = set()
     iterator = iter(plans)
+    stopping = threading.Event()
 
-    def record(future: Future[str | None], plan: Plan) -> None:
+    def record(future: Future[tuple[str, str] | None], plan: Plan) -> None:
         error = future.result()
+        status, reason = plan.expected
         with lock:
-            asked[plan.expected[0]] += 1
-            if error:
-                caught[error] += 1
-            snapshot = Counter(asked)
+            result.done += 1
+            result.requested[(plan.api, status, reason)] += 1
+            if error and stopping.is_set():
+                result.cut += 1
+            elif error:
+                key = (error[0], plan.api, plan.style, status, reason)
+                result.caught[error[0]] += 1
+                result.raised[key] += 1
+                result.messages.setdefault(key, error[1])
+            snapshot: Counter[str] = Counter()
+            for (_, status_, _), n in result.requested.items():
+                snapshot[status_] += n
         if progress is not None:
             progress.step(snapshot)
+
+    def halt() -> None:
+        if not stopping.is_set():
+            stopping.set()
+            result.stopped = True
+            if on_stop is not None:
+                on_stop()
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="runwatch-demo") as pool:
         exhausted = False
@@ -249,16 +294,20 @@ def drive(
                 future = pool.submit(run_one, client, plan)
                 future.add_done_callback(_bind(record, plan))
                 pending.add(future)
-            if not pending:
-                break
-            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            pending -= done
             if stop is not None and stop.is_set():
                 exhausted = True
-    return caught
+                halt()
+            if not pending:
+                break
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            pending -= done
+    return result
 
 
-def _bind(fn: Callable[[Future[str | None], Plan], None], plan: Plan) -> Callable[[Future[str | None]], None]:
+_Done = Callable[[Future[tuple[str, str] | None]], None]
+
+
+def _bind(fn: Callable[[Future[tuple[str, str] | None], Plan], None], plan: Plan) -> _Done:
     return lambda future: fn(future, plan)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["APIS", "DEFAULT_MIX", "SCENARIOS", "Mix", "expected_outcome", "valid_names"]
+__all__ = ["APIS", "DEFAULT_MIX", "SCENARIOS", "TOUR", "Mix", "expected_outcome", "valid_names"]
 
 APIS: Final[tuple[str, ...]] = ("assistants", "responses", "chat", "agents")
 
@@ -73,6 +73,36 @@ DEFAULT_MIX: Final[str] = (
     "completed=70,requires_action=8,incomplete:max_output_tokens=6,incomplete:max_completion_tokens=6,"
     "incomplete:length=6,failed:max_output_tokens=5,incomplete:content_filter=2,failed:server_error=3,"
     "failed:rate_limit_exceeded=2,error:server_error=1,cancelled=1,expired=1"
+)
+
+
+#: The first runs of a demo with the default mix, each with the SDK code path it is driven by: the
+#: seed case first (an Assistants run streamed through an event handler that ends ``incomplete``,
+#: the status that made openai-node throw "Final run has not been received"), then every status
+#: each api can end in, at least once (tests/demo checks the coverage against SCENARIOS). Code
+#: paths: ``handler`` / ``poll`` (Assistants), ``create`` / ``helper`` / ``resume`` (Responses;
+#: ``helper`` calls ``get_final_response()``, which raises on ``incomplete``), ``create`` (Chat),
+#: ``session`` (agents).
+TOUR: Final[tuple[tuple[str, str, str], ...]] = (
+    ("assistants", "incomplete:max_completion_tokens", "handler"),
+    ("assistants", "completed", "handler"),
+    ("assistants", "requires_action", "handler"),
+    ("assistants", "failed:server_error", "poll"),
+    ("assistants", "cancelled", "handler"),
+    ("assistants", "expired", "poll"),
+    ("assistants", "aborted", "handler"),
+    ("responses", "completed", "create"),
+    ("responses", "incomplete:max_output_tokens", "helper"),
+    ("responses", "failed:rate_limit_exceeded", "create"),
+    ("responses", "aborted", "create"),
+    ("chat", "completed", "create"),
+    ("chat", "incomplete:length", "create"),
+    ("chat", "incomplete:content_filter", "create"),
+    ("chat", "aborted", "create"),
+    ("agents", "completed", "session"),
+    ("agents", "failed:max_output_tokens", "session"),
+    ("agents", "cancelled", "session"),
+    ("agents", "aborted", "session"),
 )
 
 

@@ -41,7 +41,7 @@ from runwatch.demo.scenarios import DEFAULT_MIX, Mix, resolve
 __all__ = ["SCENARIO_HEADER", "DemoServer", "Timing"]
 
 SCENARIO_HEADER = "x-runwatch-scenario"
-_MAX_STORED = 4096  # runs / responses / sessions remembered for polling and resume (oldest dropped)
+_MAX_STORED = 1024  # runs / responses / sessions remembered for polling and resume (oldest dropped)
 JSON = dict[str, Any]
 
 

@@ -2,6 +2,10 @@
 
 There is no status: a chunk's ``finish_reason`` decides the outcome, and the usage chunk (with
 ``stream_options.include_usage``) arrives after it, so the run ends at ``[DONE]`` or end of stream.
+Compatible servers bend this: no finish reason at all before ``[DONE]`` (Snowflake Cortex: the run
+completed, :data:`NO_FINISH_REASON`), a first chunk that is only the prompt's content-filter
+results (Azure: :func:`is_chunk`, :func:`prompt_filtered`), errors inside ordinary chunks
+(OpenRouter, vLLM: :data:`ERROR_MARK`).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from itertools import repeat
 from operator import contains
 from typing import Final
 
+from .._events import JSONObject
 from . import Protocol, StatusKind
 
 #: finish_reason -> terminal status. ``length`` and ``content_filter`` are the incomplete outcomes.
@@ -22,6 +27,45 @@ FINISH_REASONS: Final[dict[str, str]] = {
     # A proxy's in-band error (OpenRouter); its error object, when there is one, names the code.
     "error": "failed",
 }
+
+#: The reason of a chat that ended cleanly (``[DONE]``) without any finish reason: Snowflake
+#: Cortex streams carry no ``finish_reason`` key at all, then usage, then ``[DONE]``; the SDK sees
+#: a success. Completed, with anomaly ``missing_finish_reason``.
+NO_FINISH_REASON: Final = "no_finish_reason"
+
+
+def is_chunk(payload: JSONObject) -> bool:
+    """True if an unnamed frame's ``payload`` is a chat completion chunk: its ``object`` says so,
+    or it has the ``choices`` list only chunks have. Azure's first chunk has ``"object": ""``,
+    ``"id": ""`` and ``"choices": []`` beside the prompt's content-filter results.
+
+    >>> is_chunk({"object": "", "id": "", "choices": [], "prompt_filter_results": []})
+    True
+    """
+    return payload.get("object") == "chat.completion.chunk" or (
+        isinstance(payload.get("choices"), list) and "type" not in payload
+    )
+
+
+def prompt_filtered(payload: JSONObject) -> bool:
+    """True if Azure's ``prompt_filter_results`` (first chunk, or a whole completion) say a
+    content filter blocked the prompt (``filtered: true`` in any category); annotations that
+    blocked nothing are not an outcome.
+
+    >>> prompt_filtered({"prompt_filter_results": [{"content_filter_results": {"hate": {"filtered": True}}}]})
+    True
+    """
+    results = payload.get("prompt_filter_results")
+    if not isinstance(results, list):
+        return False
+    for result in results:
+        categories = result.get("content_filter_results") if isinstance(result, dict) else None
+        if isinstance(categories, dict) and any(
+            isinstance(c, dict) and c.get("filtered") is True for c in categories.values()
+        ):
+            return True
+    return False
+
 
 #: A compact chunk whose choices have not finished and carry no tool call is a plain delta.
 DELTA_MARK: Final = '"finish_reason":null'

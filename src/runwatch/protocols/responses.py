@@ -6,7 +6,32 @@ may be resumed on a new HTTP stream (``GET /responses/{id}?stream=true&starting_
 
 from __future__ import annotations
 
+import re
+from typing import Final
+
 from . import TOOL_ITEM_TYPES, Action, Protocol, StatusKind
+
+_SEQUENCE_KEY: Final = '"sequence_number":'
+_SEQUENCE: Final = re.compile(r'"sequence_number":[ \t\r\n]*([0-9]+)[ \t\r\n]*[,}]')
+
+
+def sequence_number(raw: str) -> int | None:
+    """The ``sequence_number`` of an event's undecoded data, read without ``json.loads`` (most
+    events runwatch reads it from are otherwise never parsed). The key is the last one OpenAI
+    writes and no nested object of the protocol has one; model text cannot forge it (inside a JSON
+    string its quotes are escaped). None when absent or not a whole non-negative number.
+
+    >>> sequence_number('{"type":"response.output_text.done","text":"a","sequence_number":12}')
+    12
+    >>> sequence_number('{"sequence_number": 1.5}') is None
+    True
+    """
+    at = raw.rfind(_SEQUENCE_KEY)
+    if at < 0:
+        return None
+    match = _SEQUENCE.match(raw, at)
+    return int(match.group(1)) if match is not None else None
+
 
 _LIFECYCLE: dict[str, Action] = {
     f"response.{s}": "snapshot"

@@ -5,10 +5,16 @@ failed before its first event (not a run, so no run logger).
 The library never configures structlog or logging: events go to whatever the application set up
 (structlog's defaults print them). Each run gets one bound logger, kept in
 ``run.scratch["log.logger"]``; fields whose value is unknown (None) are left out.
+
+One line per run at info: ``run.finished`` (a warning when the run did not complete), which
+carries every fact of the run; ``run.started`` and ``run.phase`` are debug. When the run's logger
+says debug is off (``is_enabled_for``, as structlog's filtering and stdlib bound loggers do), the
+debug events' fields are not even built.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any, Final
 
@@ -76,6 +82,18 @@ def add_trace_ids(
     return event_dict
 
 
+def _debug_enabled(log: Any) -> bool:
+    """False only when ``log`` says it drops debug events (structlog's filtering bound loggers
+    and its stdlib ``BoundLogger`` have ``is_enabled_for``); a logger that cannot say gets them."""
+    check = getattr(log, "is_enabled_for", None)
+    if check is None:
+        return True
+    try:
+        return bool(check(logging.DEBUG))
+    except Exception:  # a logger of the application's own making: assume it wants them
+        return True
+
+
 def _present(**fields: object) -> dict[str, object]:
     return {k: v for k, v in fields.items() if v is not None}
 
@@ -129,17 +147,29 @@ class LogSink:
         log = self._logger.bind(**bound)
         scratch["log.logger"] = log
         scratch["log.run_id"] = run.run_id
-        log.info("run.started", **_present(model=run.model or run.request_model))
+        debug = scratch["log.debug"] = _debug_enabled(log)
+        if debug:
+            log.debug("run.started", **_present(model=run.model or run.request_model))
         return log
 
     def _on_started(self, t: RunStarted) -> None:
         if "log.logger" not in t.run.scratch:
             self._start(t.run)
 
+    def _debug_log(self, run: Run) -> Any | None:
+        """The run's logger if it takes debug events, else None (nothing to build)."""
+        scratch = run.scratch
+        if "log.logger" not in scratch:
+            self._start(run)
+        return self._log(run) if scratch["log.debug"] else None
+
     def _on_phase_ended(self, t: PhaseEnded) -> None:
+        log = self._debug_log(t.run)
+        if log is None:
+            return
         phase = t.phase
         ended = phase.ended_at if phase.ended_at is not None else t.time
-        self._log(t.run).debug(
+        log.debug(
             "run.phase",
             **_present(
                 phase=phase.kind,
@@ -155,7 +185,9 @@ class LogSink:
         self._log(t.run).info("run.requires_action")
 
     def _on_resumed(self, t: RunResumed) -> None:
-        self._log(t.run).debug("run.resumed")
+        log = self._debug_log(t.run)
+        if log is not None:
+            log.debug("run.resumed")
 
     def _on_anomaly(self, t: Anomaly) -> None:
         if t.run is not None:
@@ -192,7 +224,10 @@ class LogSink:
         scratch = run.scratch
         if scratch.get("log.finished"):
             return
-        log = self._log(run)
+        # The run's logger as it is (its fields below name every id; no re-binding for them).
+        log: Any = scratch.get("log.logger")
+        if log is None:
+            log = self._start(run)
         scratch["log.finished"] = True
         duration = run.duration
         if duration is None:

@@ -9,9 +9,16 @@ the user's iteration and an attached context would leak across their ``yield``.
 A request that failed before its first event (:class:`~runwatch._events.RequestFailed`) is not a
 run: it becomes one CLIENT span of its own, status ERROR, from when it was sent to the failure.
 
-Per-run state lives in ``run.scratch``: ``otel.span``, ``otel.phases``, ``otel.done``,
-``otel.ids``, ``otel.ttft``; the hex ``trace_id`` / ``span_id`` are left there for the Prometheus
-(exemplars) and log sinks.
+Per-run state lives in ``run.scratch``: ``otel.span``, ``otel.name``, ``otel.ids``, ``otel.phases``
+and ``otel.parent`` (the run span as a parent context, built once), ``otel.done``, ``otel.ttft``;
+the hex ``trace_id`` / ``span_id`` are left there for the Prometheus (exemplars) and log sinks.
+
+Cost per run (``benchmarks/run.py``, section "per run"): a run's attributes go to its span in two
+calls, at start and at the end (time to first chunk included), not one call per fact. A run span that
+does not record -- no OpenTelemetry SDK configured (the API's no-op tracer), or a sampler that
+dropped the trace -- gets no phase spans and no attributes (``otel.off``): nothing would be
+recorded, so nothing is built; its trace id (a dropped trace still has one) still reaches the
+other sinks.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from runwatch._events import (
 )
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import Span, TracerProvider
 
@@ -233,13 +241,15 @@ class OtelSink:
     # -- the run span ------------------------------------------------------------------------
 
     def _run_span(self, run: Run, start: float) -> Span | None:
-        """The open run span, started now if the RunStarted was missed; None once ended."""
+        """The open, recording run span, started now if the RunStarted was missed; None once
+        ended or when it records nothing (``otel.off``)."""
         scratch = run.scratch
-        if scratch.get("otel.done"):
+        if "otel.done" in scratch or "otel.off" in scratch:
             return None
         span = scratch.get("otel.span")
         if span is None:
-            return self._start(run, start)
+            span = self._start(run, start)
+            return None if "otel.off" in scratch else span
         return cast("Span", span)
 
     def _start(self, run: Run, start: float) -> Span:
@@ -256,24 +266,32 @@ class OtelSink:
         span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs, start_time=_ns(start))
         scratch = run.scratch
         scratch["otel.span"] = span
-        scratch["otel.name"] = name
-        scratch["otel.phases"] = {}
-        scratch["otel.ids"] = ids
         ctx = span.get_span_context()
         if ctx.is_valid:
             scratch["trace_id"] = format(ctx.trace_id, "032x")
             scratch["span_id"] = format(ctx.span_id, "016x")
+        if not span.is_recording():
+            # No SDK (the API's no-op tracer) or sampled out: nothing set on this span or its
+            # children would be recorded, so nothing is built for them.
+            scratch["otel.off"] = True
+            return span
+        scratch["otel.name"] = name
+        scratch["otel.phases"] = {}
+        scratch["otel.ids"] = ids
         return span
 
-    def _refresh_ids(self, run: Run, span: Span) -> None:
+    def _refresh_ids(self, run: Run, span: Span, into: dict[str, Any] | None = None) -> None:
         # Ids and the response model usually arrive with the first event, after RunStarted.
+        # ``into``: attributes about to be set anyway (at the end), to set them in that one call.
         ids = _ids(run)
         scratch = run.scratch
         if scratch.get("otel.ids") == ids:
             return
         scratch["otel.ids"] = ids
         attrs = _id_attributes(ids)
-        if attrs:
+        if into is not None:
+            into.update(attrs)
+        elif attrs:
             span.set_attributes(attrs)  # one lock and one check of the span, not one per key
         name = span_name(run)
         if name != scratch.get("otel.name"):
@@ -286,11 +304,15 @@ class OtelSink:
 
     def _on_finished(self, t: RunFinished) -> None:
         run = t.run
-        span = self._run_span(run, run.started_at)
-        if span is None:
-            return  # a duplicated RunFinished
         scratch = run.scratch
+        if "otel.done" in scratch:
+            return  # a duplicated RunFinished
+        span = self._run_span(run, run.started_at)
         scratch["otel.done"] = True
+        if span is None:  # a span that records nothing: only the GenAI metrics are left to do
+            if self._metrics is not None:
+                self._metrics.finished(run, t, self.error_type(t.outcome.status, t.outcome.reason))
+            return
         end = _ns(run.ended_at if run.ended_at is not None else t.time)
         # Children first, so no phase outlives its run.
         phases = cast("dict[int, _OpenPhase]", scratch.get("otel.phases") or {})
@@ -298,13 +320,13 @@ class OtelSink:
             entry[1].end(end_time=end)
         phases.clear()
 
-        self._refresh_ids(run, span)
         status, reason = t.outcome.status, t.outcome.reason
         attrs: dict[str, Any] = {
             "runwatch.run.status": status,
             "runwatch.run.reason": reason,
             "runwatch.run.tool_calls": run.tool_calls,
         }
+        self._refresh_ids(run, span, attrs)
         if run.finish_reasons:
             attrs["gen_ai.response.finish_reasons"] = tuple(run.finish_reasons)
         usage = run.usage
@@ -316,7 +338,8 @@ class OtelSink:
             attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cached_input
         if usage.reasoning is not None:
             attrs["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning
-        if run.first_token_at is not None and not scratch.get("otel.ttft"):
+        if run.first_token_at is not None:
+            # Set here, with the rest (no span is exported before it ends).
             attrs["gen_ai.response.time_to_first_chunk"] = max(0.0, run.first_token_at - run.started_at)
         if status == "incomplete":
             attrs["runwatch.run.incomplete_reason"] = reason
@@ -371,21 +394,23 @@ class OtelSink:
     # -- events on the run span ----------------------------------------------------------------
 
     def _open_span(self, run: Run | None) -> Span | None:
-        if run is None or run.scratch.get("otel.done"):
+        if run is None:
             return None
-        return cast("Span | None", run.scratch.get("otel.span"))
+        scratch = run.scratch
+        if "otel.done" in scratch or "otel.off" in scratch:
+            return None
+        return cast("Span | None", scratch.get("otel.span"))
 
     def _on_first_token(self, t: FirstToken) -> None:
+        # The span attribute is set with the others when the run finishes (run.first_token_at);
+        # only the GenAI metric is recorded now, once per run.
         run = t.run
-        span = self._run_span(run, run.started_at)
-        if span is None or run.scratch.get("otel.ttft"):
+        scratch = run.scratch
+        if self._metrics is None or "otel.ttft" in scratch or "otel.done" in scratch:
             return
-        run.scratch["otel.ttft"] = True
+        scratch["otel.ttft"] = True
         at = run.first_token_at if run.first_token_at is not None else t.time
-        ttft = max(0.0, at - run.started_at)
-        span.set_attribute("gen_ai.response.time_to_first_chunk", ttft)
-        if self._metrics is not None:
-            self._metrics.first_chunk(run, ttft)
+        self._metrics.first_chunk(run, max(0.0, at - run.started_at))
 
     def _on_paused(self, t: RunPaused) -> None:
         span = self._open_span(t.run)
@@ -422,11 +447,12 @@ class OtelSink:
         for key, value in phase.attributes.items():
             if isinstance(value, str) and key not in attrs:
                 attrs[key] = value
+        scratch = run.scratch
+        parent = scratch.get("otel.parent")
+        if parent is None:
+            parent = scratch["otel.parent"] = trace.set_span_in_context(span)
         child = self._tracer.start_span(
-            phase.name,
-            context=trace.set_span_in_context(span),
-            attributes=attrs,
-            start_time=_ns(phase.started_at),
+            phase.name, context=cast("Context", parent), attributes=attrs, start_time=_ns(phase.started_at)
         )
         # Keeping the phase alive keeps its id() from being reused while the span is open.
         phases[id(phase)] = (phase, child, phase.name, phase.tool_type)

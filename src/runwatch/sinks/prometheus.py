@@ -11,7 +11,9 @@ reported), pinned the first time it is known -- or ``unknown`` at the latest at 
 and never changed afterwards, so ``runs_started_total`` and ``runs_total`` of a model always match.
 
 Per-run state (the pinned model and its label children) lives in ``run.scratch["prom.state"]``
-and goes away with the run. The only sink-level dicts are keyed by closed label sets.
+and goes away with the run. The only sink-level dicts are keyed by closed label sets (and the
+capped model label): label children are bound once per ``(api, model)`` and reused by every run
+of that pair, so a run costs its samples, not a ``labels()`` look-up per sample.
 """
 
 from __future__ import annotations
@@ -123,23 +125,59 @@ def _multiprocess() -> bool:
     return "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ
 
 
-class _RunState:
-    """Label children bound once per run, so hot transitions do no label look-ups.
+class _ModelChildren:
+    """The label children of one ``(api, model)`` pair, bound on first use and kept by the sink
+    (bounded: apis x capped model labels x closed sets of status, reason and token type)."""
 
-    ``model`` is None until pinned; ``runs_started_total`` is counted and ``ttft`` bound when it is
+    __slots__ = ("api", "duration", "m", "model", "runs", "runs_started", "tokens", "ttft")
+
+    def __init__(self, m: _Metrics, api: str, model: str) -> None:
+        self.m, self.api, self.model = m, api, model
+        self.runs_started = m.runs_started.labels(api, model)
+        self.ttft = m.ttft.labels(api, model)
+        self.runs: dict[tuple[str, str], Any] = {}
+        self.duration: dict[str, Any] = {}
+        self.tokens: dict[str, Any] = {}
+
+    def runs_child(self, status: str, reason: str) -> Any:
+        child = self.runs.get((status, reason))
+        if child is None:
+            child = self.runs[status, reason] = self.m.runs.labels(self.api, self.model, status, reason)
+        return child
+
+    def duration_child(self, status: str) -> Any:
+        child = self.duration.get(status)
+        if child is None:
+            child = self.duration[status] = self.m.run_duration.labels(self.api, self.model, status)
+        return child
+
+    def tokens_child(self, token_type: str) -> Any:
+        child = self.tokens.get(token_type)
+        if child is None:
+            child = self.tokens[token_type] = self.m.tokens.labels(self.api, self.model, token_type)
+        return child
+
+
+class _RunState:
+    """A run's pinned model label (its bound children) and what it has counted so far.
+
+    ``children`` is None until the model is pinned; ``runs_started_total`` is counted when it is
     (a TTFT seen before that waits in ``ttft_pending``)."""
 
-    __slots__ = ("api", "exemplar", "finished", "in_progress", "model", "ttft", "ttft_done", "ttft_pending")
+    __slots__ = ("api", "children", "exemplar", "finished", "in_progress", "ttft_done", "ttft_pending")
 
     def __init__(self, api: str, in_progress: Any) -> None:
         self.api = api
-        self.model: str | None = None
+        self.children: _ModelChildren | None = None
         self.in_progress = in_progress
-        self.ttft: Any = None
         self.exemplar: dict[str, str] | None = None
         self.ttft_done = False
         self.ttft_pending: float | None = None
         self.finished = False
+
+    @property
+    def model(self) -> str | None:
+        return self.children.model if self.children is not None else None
 
 
 class PrometheusSink:
@@ -165,6 +203,8 @@ class PrometheusSink:
         # Multiprocess values silently drop exemplars; skip building them at all.
         self._exemplars = not _multiprocess()
         # Keyed by closed label sets only (bounded), never by run.
+        self._in_progress: dict[str, Any] = {}
+        self._model_children: dict[tuple[str, str], _ModelChildren] = {}
         self._tool_children: dict[tuple[str, str], Any] = {}
         self._phase_children: dict[tuple[str, str], Any] = {}
         self._anomaly_children: dict[tuple[str, str], Any] = {}
@@ -206,31 +246,37 @@ class PrometheusSink:
         return self._start(run)
 
     def _start(self, run: Run) -> _RunState:
-        state = _RunState(run.api, self._m.in_progress.labels(run.api))
+        api = run.api
+        in_progress = self._in_progress.get(api)
+        if in_progress is None:
+            in_progress = self._in_progress[api] = self._m.in_progress.labels(api)
+        state = _RunState(api, in_progress)
         run.scratch["prom.state"] = state
-        state.in_progress.inc()
+        in_progress.inc()
         self._pin(run, state)
         return state
 
     def _pin(self, run: Run, state: _RunState, *, final: bool = False) -> None:
         """Fix the run's model label once it is known (``final``: now, ``unknown`` if it is not):
         the run is counted as started under it, and every later sample of the run carries it."""
-        if state.model is not None or not (final or run.model_label):
+        if state.children is not None or not (final or run.model_label):
             return
-        m, api = self._m, state.api
-        state.model = model = self._models(run.model_label)
+        key = (state.api, self._models(run.model_label))
+        children = self._model_children.get(key)
+        if children is None:
+            children = self._model_children[key] = _ModelChildren(self._m, *key)
+        state.children = children
         if state.exemplar is None:
             state.exemplar = self._exemplar(run)
-        m.runs_started.labels(api, model).inc(exemplar=state.exemplar)
-        state.ttft = m.ttft.labels(api, model)
+        children.runs_started.inc(exemplar=state.exemplar)
         if state.ttft_pending is not None:
-            state.ttft.observe(state.ttft_pending, exemplar=state.exemplar)
+            children.ttft.observe(state.ttft_pending, exemplar=state.exemplar)
             state.ttft_pending = None
 
     def _pin_if_known(self, run: Run) -> None:
         # Any transition of a started run may be the first moment its model is known.
         state = run.scratch.get("prom.state")
-        if isinstance(state, _RunState) and state.model is None:
+        if isinstance(state, _RunState) and state.children is None:
             self._pin(run, state)
 
     def _on_run_transition(self, t: PhaseStarted | RunPaused | RunResumed) -> None:
@@ -249,10 +295,10 @@ class PrometheusSink:
         at = run.first_token_at if run.first_token_at is not None else t.time
         seconds = max(0.0, at - run.started_at)
         self._pin(run, state)
-        if state.model is None:
+        if state.children is None:
             state.ttft_pending = seconds  # observed under the model once it is pinned
         else:
-            state.ttft.observe(seconds, exemplar=state.exemplar)
+            state.children.ttft.observe(seconds, exemplar=state.exemplar)
 
     def _on_tool_call(self, t: ToolCall) -> None:
         self._pin_if_known(t.run)
@@ -282,17 +328,17 @@ class PrometheusSink:
         self._pin(run, state, final=True)
         if state.exemplar is None:
             state.exemplar = self._exemplar(run)
-        m, api, model, exemplar = self._m, state.api, state.model, state.exemplar
+        children, exemplar = state.children, state.exemplar
+        assert children is not None  # pinned (final) above
         status = t.outcome.status if t.outcome.status in STATUS_SET else UNKNOWN
-        reason = reason_label(api, t.outcome.reason)
-        m.runs.labels(api, model, status, reason).inc(exemplar=exemplar)
+        children.runs_child(status, reason_label(state.api, t.outcome.reason)).inc(exemplar=exemplar)
         duration = run.duration
         if duration is None:
             duration = max(0.0, t.time - run.started_at)
-        m.run_duration.labels(api, model, status).observe(duration, exemplar=exemplar)
+        children.duration_child(status).observe(duration, exemplar=exemplar)
         for token_type, count in run.usage.items():
             if count > 0:
-                m.tokens.labels(api, model, token_type).inc(count, exemplar=exemplar)
+                children.tokens_child(token_type).inc(count, exemplar=exemplar)
         state.in_progress.dec()
 
     def _on_anomaly(self, t: Anomaly) -> None:
