@@ -55,7 +55,7 @@ class SyncBody(http.SyncByteStream):  # type: ignore[misc,name-defined]
     """A byte stream yielding ``parts``; raises ``fail`` (if any) after them; records close()."""
 
     def __init__(self, parts: list[bytes], fail: BaseException | None = None) -> None:
-        self.parts, self.fail, self.closed, self.sent = parts, fail, False, 0
+        self.parts, self.fail, self.closed, self.sent = list(parts), fail, False, 0
 
     def __iter__(self) -> Iterator[bytes]:
         # One pass, like a network stream: openai 3.x drains what is left after [DONE] by
@@ -72,7 +72,7 @@ class SyncBody(http.SyncByteStream):  # type: ignore[misc,name-defined]
 
 class AsyncBody(http.AsyncByteStream):  # type: ignore[misc,name-defined]
     def __init__(self, parts: list[bytes], fail: BaseException | None = None) -> None:
-        self.parts, self.fail, self.closed, self.sent = parts, fail, False, 0
+        self.parts, self.fail, self.closed, self.sent = list(parts), fail, False, 0
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while self.sent < len(self.parts):  # one pass (see SyncBody)
