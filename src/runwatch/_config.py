@@ -160,4 +160,6 @@ def default_observer() -> Observer:
     with _lock:
         if _observer._default is None:
             _observer.set_default_observer(observer_from_env())
-    return _observer.default_observer()
+        built = _observer._default
+    assert built is not None
+    return built

@@ -366,17 +366,6 @@ def wait_finalized(timeout: float = 5.0) -> bool:
 
 
 _default: Observer | None = None
-_default_lock = threading.Lock()
-
-
-def default_observer() -> Observer:
-    """The process-wide observer used when none is passed (built on first use)."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = Observer()
-    return _default
 
 
 def set_default_observer(observer: Observer | None) -> None:

@@ -10,8 +10,9 @@ This module only hands names on from the private modules that define them; it ad
 
 from __future__ import annotations
 
+from ._config import default_observer
 from ._events import Event
-from ._observer import StreamSession, default_observer, set_default_observer
+from ._observer import StreamSession, set_default_observer
 from ._sse import Frame, SSEDecoder
 from ._tracker import RunBook, StreamTracker
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from .._observer import Observer, default_observer
+from .._config import default_observer
+from .._observer import Observer
 from .observation import Observation, reason_for
 
 #: The handler's own attribute that marks it observed (and holds its tap).

@@ -14,7 +14,8 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from .._observer import Observer, default_observer
+from .._config import default_observer
+from .._observer import Observer
 from .handler import handler, is_assistant_handler
 from .observation import ManagerObservation, Observation, reason_for
 
