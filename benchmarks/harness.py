@@ -207,8 +207,17 @@ class Callgrind:
         return str(lib)
 
     def measure(self, label: str, fn: Callable[[], Any]) -> None:
-        """Count ``fn()``'s instructions (every thread) under ``label``."""
+        """Count ``fn()``'s instructions (every thread) under ``label``. The cyclic garbage
+        collector is off meanwhile: a full collection walks the whole heap (millions of
+        instructions) wherever its thresholds happen to fall, not where the garbage was made,
+        which made identical variants differ by up to 1 % of a run. So is the GIL's switch
+        interval: a thread waiting for the GIL (runwatch's reaper, woken when a stream is
+        collected) makes the running one hand it over every 5 ms of wall time, which under
+        valgrind is a handful of events, a different handful each time."""
         gc.collect()
+        gc.disable()
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(60.0)  # see below
         self._lib.rw_zero()
         self._lib.rw_toggle()
         try:
@@ -216,6 +225,8 @@ class Callgrind:
         finally:
             self._lib.rw_toggle()
             self._lib.rw_dump(label.encode())
+            sys.setswitchinterval(interval)
+            gc.enable()
 
 
 _TRIGGER = "desc: Trigger: Client Request: "
@@ -224,12 +235,15 @@ _TRIGGER = "desc: Trigger: Client Request: "
 def run_counted(argv: list[str], timeout: float = 3600) -> dict[str, int] | str:
     """Run ``argv`` (a Python command using :class:`Callgrind`) under callgrind; the instructions
     counted under each label, or why there are none. ``PYTHONHASHSEED=0``: the same hashes, so
-    the same work, every time."""
+    the same work, every time; no span export on a timer (below)."""
     with tempfile.TemporaryDirectory(prefix="rw-callgrind-") as tmp:
         lib = Callgrind.build(Path(tmp))
         if lib is None:
             return "valgrind, gcc or valgrind/callgrind.h missing"
-        env = {**os.environ, "PYTHONHASHSEED": "0", Callgrind.ENV: lib}
+        # A BatchSpanProcessor's worker wakes every 5 s of wall time, which under valgrind falls
+        # anywhere (each wake-up is a GIL hand-off or two): it exports when flushed, inside the
+        # counted stretch, or when its queue fills, never on a timer.
+        env = {**os.environ, "PYTHONHASHSEED": "0", Callgrind.ENV: lib, "OTEL_BSP_SCHEDULE_DELAY": "86400000"}
         cmd = [
             "valgrind",
             "--tool=callgrind",
