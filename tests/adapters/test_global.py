@@ -249,3 +249,20 @@ def test_instrumentor_entry_point_is_registered() -> None:
     instrumentor = _instrumentor()
     (ep,) = [ep for ep in entry_points(group="opentelemetry_instrumentor") if ep.name == "runwatch"]
     assert ep.load() is instrumentor
+
+
+def test_global_instrument_without_the_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``runwatch.instrument()`` with the openai SDK missing raises one ModuleNotFoundError whose
+    message names the extra to install (not a bare "No module named 'openai'")."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_openai(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "openai" or name.startswith("openai."):
+            raise ModuleNotFoundError("No module named 'openai'", name="openai")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_openai)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'runwatch\[openai\]'"):
+        runwatch.instrument()

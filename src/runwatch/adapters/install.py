@@ -136,7 +136,16 @@ def instrument_all(observer: Observer | None = None) -> None:
     >>> runwatch.instrument()                      # doctest: +SKIP
     >>> openai.OpenAI().responses.create(...)      # doctest: +SKIP   (observed)
     """
-    from openai import _base_client
+    try:
+        from openai import _base_client
+    except ModuleNotFoundError as exc:
+        if exc.name != "openai":
+            raise
+        raise ModuleNotFoundError(
+            "runwatch.instrument() observes the openai SDK, which is not installed: "
+            "pip install 'runwatch[openai]'",
+            name="openai",
+        ) from None
 
     with _lock:
         if _global.observer is not None:
