@@ -335,6 +335,8 @@ def test_retries_are_request_errors_per_attempt_then_one_run(mode: str) -> None:
                      id="cut-before-first-byte"),
         pytest.param(Answer(b": keep-alive\n\n", fail_after=http.ReadTimeout("slow")),
                      ("aborted", "transport_error"), None, id="timeout-before-first-event"),
+        pytest.param(Answer(b"<html>maintenance</html>", headers={"content-type": "text/html"}),
+                     ("aborted", "stream_ended"), "missing_terminal", id="html-page-with-200"),
     ],
 )  # fmt: skip
 def test_accepted_then_lost_before_the_first_event_is_an_aborted_run(
@@ -638,4 +640,16 @@ def test_done_mid_responses_stream_is_one_outcome_whatever_the_chunking(mode: st
     obs, _ = both(mode, [Answer(body, chunk=chunk)], [responses_streaming])
     assert runs(obs) == {("responses", "gpt-4o", "aborted", "stream_ended"): 1}
     assert anomalies(obs).get("missing_terminal") == 1
+    obs.settled()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_non_streaming_create_answered_with_an_html_page_is_an_aborted_run(mode: str) -> None:
+    """A non-streaming create answered 200 with something that is not a run object (a proxy's
+    maintenance page): the request was accepted and its run lost, counted aborted with an
+    anomaly, whatever the SDK makes of the page (the caller's result is the bare SDK's)."""
+    answer = Answer(b"<html>maintenance</html>", headers={"content-type": "text/html"})
+    obs, _ = both(mode, [answer], [chat_plain])
+    assert runs(obs) == {("chat", "gpt-4o-mini", "aborted", "stream_ended"): 1}
+    assert anomalies(obs) == {"missing_terminal": 1}
     obs.settled()

@@ -311,7 +311,9 @@ def _reader(exchange: _Exchange, response: Any, module: ModuleType) -> _Reader |
         session = exchange.stream()
         response.extensions = {**response.extensions, MARK: session}
         return _EventReader(session, _decoder(module, response))
-    if endpoint.kind != "listen" and ("json" in content_type or not content_type):
+    if endpoint.kind in ("create", "continue") or "json" in content_type or not content_type:
+        # A create answered with something that is not a run object (a proxy's HTML page with a
+        # 200) is still the run it started: Exchange.body ends it aborted, saying so.
         return _BodyReader(exchange.body, _decoder(module, response))
     return None
 
