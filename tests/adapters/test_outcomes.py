@@ -653,3 +653,38 @@ def test_non_streaming_create_answered_with_an_html_page_is_an_aborted_run(mode:
     assert runs(obs) == {("chat", "gpt-4o-mini", "aborted", "stream_ended"): 1}
     assert anomalies(obs) == {"missing_terminal": 1}
     obs.settled()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_redirected_create_is_one_run(mode: str) -> None:
+    """A create answered 307 (a proxy moving the endpoint) and then, at the new location, a
+    stream: the redirect is not a run of its own; the stream it leads to is the one run."""
+    moved = Answer(b"", 307, {"location": "http://api.test/v2/chat/completions"})
+
+    def follow(server: Server, is_async: bool) -> Any:
+        kw: dict[str, Any] = {"api_key": "sk-test", "base_url": "http://api.test/v1", "max_retries": 0}
+        if is_async:
+            hc = http.AsyncClient(transport=http.MockTransport(server.async_handler), follow_redirects=True)
+            return openai.AsyncOpenAI(http_client=hc, **kw)
+        hc = http.Client(transport=http.MockTransport(server.handler), follow_redirects=True)
+        return openai.OpenAI(http_client=hc, **kw)
+
+    results = []
+    for observer in (None, new_obs()):
+        c = follow(Server([moved, Answer(chat_body())]), mode == "async")
+        if observer is not None:
+            runwatch.instrument(c, observer.observer)
+        if mode == "async":
+            results.append(asyncio.run(_aconsume(chat_streaming(c))))
+        else:
+            results.append(_consume(chat_streaming(c)))
+    assert results[0] == results[1]
+    obs = observer
+    assert obs is not None
+    # (The redirected request's body is a stream httpx replays, not bytes runwatch can read: the
+    # label is the served model there.)
+    assert {(api, status, reason): n for (api, _model, status, reason), n in runs(obs).items()} == {
+        ("chat", "completed", "none"): 1
+    }
+    assert request_errors(obs) == {}
+    obs.settled()

@@ -306,6 +306,8 @@ def _reader(exchange: _Exchange, response: Any, module: ModuleType) -> _Reader |
             exchange.failed(status, error_body_code(body), str(status))
 
         return _BodyReader(finish, _decoder(module, response))
+    if 300 <= status < 400:
+        return None  # a redirect: the request it leads to is observed on its own
     content_type = response.headers.get("content-type", "").lower()
     if "text/event-stream" in content_type or exchange.wants_stream:
         session = exchange.stream()
