@@ -1722,3 +1722,80 @@ def test_sequence_numbers_read_from_bytes_are_those_json_reads(text: str, seq: o
     data = json.dumps(event, separators=(",", ":") if compact else (", ", ": "))
     want = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
     assert sequence_number(data) == want
+
+
+class _Clock:
+    """Stands in for the ``time`` module of :mod:`runwatch._observer`: says what the test sets."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+    def __getattr__(self, name: str) -> Any:  # sleep, monotonic: the real ones
+        import time
+
+        return getattr(time, name)
+
+
+def _session_path(
+    chunks: list[bytes], monkeypatch: pytest.MonkeyPatch, hold: int, marks: str
+) -> list[Transition]:
+    """Transitions of the production session (``StreamSession.feed_bytes``, which holds chunks
+    once deltas change nothing, ``hold`` bytes at a time), chunk ``n`` arriving at time ``n``.
+    ``marks``: ``own`` (each protocol's; only chat is held) or ``never`` (every protocol held
+    until a batch is full or the stream closes: what a missed mark does)."""
+    import dataclasses
+
+    import runwatch
+    from runwatch import _observer
+
+    clock = _Clock()
+    monkeypatch.setattr(_observer, "time", clock)
+    monkeypatch.setattr(_observer, "HOLD_BYTES", hold)
+    if marks == "never":
+        real = protocols.deltas
+        filters = {
+            api: dataclasses.replace(real(api), hold_marks=(b"\x00never",))
+            for api in ("responses", "chat", "assistants", "agents")
+        }
+        monkeypatch.setattr(protocols, "deltas", filters.__getitem__)
+    c = Collect()
+    observer = runwatch.Observer(metrics=False, traces=False, logs=False, sinks=[c])
+    session = observer.stream(None, started_at=0.0)
+    most = 0
+    for n, chunk in enumerate(chunks):
+        clock.now = float(n)
+        session.feed_bytes(chunk)
+        held = session._held or []
+        most = max(most, sum(len(b) for b, _ in held))
+    # Never more than the limit held, plus the chunk that reached it (read at once).
+    assert most < hold + max(map(len, chunks), default=0) or hold <= 0
+    clock.now = 1e6
+    session.close("stream_ended")
+    observer.book.flush(1e6)
+    monkeypatch.undo()
+    return c.transitions
+
+
+@pytest.mark.parametrize("marks", ["own", "never"])
+@pytest.mark.parametrize("hold", [1, 300, 4096, 32 * 1024])
+@pytest.mark.parametrize("chunk_size", [0, 7, 512, 4096])
+def test_held_chunks_give_the_transitions_of_reading_each_at_once(
+    chunk_size: int, hold: int, marks: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that holds a stream's chunks once its deltas change nothing, and reads them a
+    batch later (or at close), emits exactly the transitions, times included, that reading each
+    chunk as it arrives does (the plain path), on every transcript and chunking: every event
+    keeps the time its chunk arrived."""
+    for path in sorted(DATA.glob("*.sse")):
+        body = path.read_bytes()
+        if chunk_size:
+            chunks = [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
+        else:
+            chunks = split_frames(body)
+        plain, _ = _both_paths(chunks)
+        plain = [t for t in plain if not (isinstance(t, Anomaly) and t.kind == "oversized_frame")]
+        held = _session_path(chunks, monkeypatch, hold, marks)
+        assert _summary(held) == _summary(plain), path.name

@@ -94,6 +94,7 @@ class Reply:
     status: int = 200
     fail: BaseException | None = None  # raised by the body stream after all of ``body``
     preread: bool = False  # hand the body over as plain bytes (already read)
+    sizes: tuple[int, ...] = CHUNKS  # the body's chunk sizes, cycled
 
 
 @dataclass
@@ -123,7 +124,7 @@ class Wire:
         headers = {"content-type": "text/event-stream; charset=utf-8"}
         if reply.preread:
             return m.Response(reply.status, headers=headers, content=reply.body)
-        body = body_cls(chunked(reply.body), reply.fail)
+        body = body_cls(chunked(reply.body, reply.sizes), reply.fail)
         self.bodies.append(body)
         return m.Response(reply.status, headers=headers, stream=body)
 

@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 import runwatch
+from runwatch.builders import assistants_run, chat_stream, responses_stream
 from runwatch.events import Transition
 
 from . import drivers
@@ -253,6 +254,86 @@ def test_dropped_stream_is_client_closed(mode: str) -> None:
     runwatch._observer.wait_finalized()  # finalizers queue; the reaper closes
     assert o.outcomes() == [("responses", "aborted", "client_closed", 1.0)]
     o.settled()
+
+
+@pytest.mark.parametrize("mode", MODES[1:])
+@pytest.mark.parametrize("ending", ["read to the end", "closed early"])
+def test_a_stream_closed_in_time_leaves_nothing_for_the_reaper(mode: str, ending: str) -> None:
+    """Only a stream dropped unclosed is queued for the reaper thread: one read to its end or
+    closed by the caller was settled already, and waking a thread for it cost more CPU per run
+    (two thread switches) than everything else runwatch does for a short stream."""
+    o = new_obs()
+    client = drivers.setup(make_client(Wire(case_replies("responses_completed") * 20)), mode, o.observer)
+    gc.collect()
+    runwatch._observer.wait_finalized()
+    queued = runwatch._observer._counts[0]
+    for _ in range(20):
+        s = drivers.wrap(client.responses.create(model="m", input="hi", stream=True), mode, o.observer)
+        if ending == "read to the end":
+            for _ in s:
+                pass
+        else:
+            it = iter(s)
+            next(it)
+            s.close()
+        del s
+        gc.collect()
+    runwatch._observer.wait_finalized()
+    assert runwatch._observer._counts[0] == queued
+    status = "completed" if ending == "read to the end" else "aborted"
+    assert [(api, st, n) for api, st, _, n in o.outcomes()] == [("responses", status, 20.0)]
+    o.settled()
+
+
+def _stop_at_the_end(api: str, stream: Any) -> None:
+    """Read ``stream`` up to the event that ends its run, then stop (no close, no more reads)."""
+    for event in stream:
+        if (event.event if api == "assistants" else event.type) == f"{ANY_API_END[api]}":
+            return
+    raise AssertionError("the stream ended before its run did")
+
+
+ANY_API_END = {"responses": "response.completed", "assistants": "thread.run.completed"}
+
+
+# (A chat run ends at ``[DONE]``, which the SDK reads on to by itself; see test_outcomes.)
+@pytest.mark.parametrize("size", [7, 31, 2048])
+@pytest.mark.parametrize("api", ["responses", "assistants"])
+def test_a_run_ends_when_its_last_event_arrives_though_the_caller_stops_there(api: str, size: int) -> None:
+    """A caller may stop reading at the event that ends its run and keep the stream open. The
+    run is counted then, not when the stream is closed or collected: the chunks a session holds
+    unread while deltas change nothing are read as soon as one shows the end coming (a mark cut
+    across two chunks included), whatever the chunking."""
+    body = responses_stream(deltas=400) if api == "responses" else assistants_run(deltas=400)
+    o = new_obs()
+    client = drivers.setup(make_client(Wire([Reply(body, sizes=(size,))])), "instrument", o.observer)
+    if api == "responses":
+        stream = client.responses.create(model="m", input="hi", stream=True)
+    else:
+        stream = client.beta.threads.runs.create("thread_1", assistant_id="asst_1", stream=True)
+    _stop_at_the_end(api, stream)
+    assert [(a, st, n) for a, st, _, n in o.outcomes()] == [(api, "completed", 1.0)]
+    stream.close()
+
+
+@pytest.mark.parametrize("cut", [0, 6], ids=["mark-whole", "mark-cut-across-chunks"])
+def test_a_chat_run_ends_when_its_last_chunk_arrives_though_the_caller_stops_there(cut: int) -> None:
+    """Chat deltas are held unread once they change nothing; a chunk with a finish reason reads
+    them (here with ``[DONE]`` right behind it, as servers send it), so a caller who stops at
+    the finish and keeps the stream open still has the run counted, also when the finish reason's
+    mark is cut across two chunks."""
+    body = chat_stream(deltas=400, include_usage=False)
+    at = body.index(b'"finish_reason":"') + cut
+    o = new_obs()
+    wire = Wire([Reply(body, sizes=(1000, at - 1000, len(body) - at))])
+    client = drivers.setup(make_client(wire), "instrument", o.observer)
+    messages = [{"role": "user", "content": "hi"}]
+    stream = client.chat.completions.create(model="m", messages=messages, stream=True)
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].finish_reason:
+            break
+    assert [(a, st, n) for a, st, _, n in o.outcomes()] == [("chat", "completed", 1.0)]
+    stream.close()
 
 
 # -- sinks that raise -----------------------------------------------------------------------

@@ -191,11 +191,11 @@ class _Exchange:
 class _Reader:
     """What the tap does with a body's bytes; ``end`` runs once, whatever ends the body."""
 
-    __slots__ = ("decoder", "done")
+    __slots__ = ("closed", "decoder")
 
     def __init__(self, decoder: Any) -> None:
         self.decoder = decoder
-        self.done = False
+        self.closed = False
 
     def decode(self, chunk: bytes) -> bytes:
         out = self.decoder.decode(chunk)
@@ -237,9 +237,9 @@ class _EventReader(_Reader):
             self.session.feed_bytes(data)
 
     def close(self, reason: str) -> None:
-        if self.done:
+        if self.closed:
             return
-        self.done = True
+        self.closed = True
         if self.decoder is not None and reason == "stream_ended":
             try:
                 tail = self.flush()
@@ -274,9 +274,9 @@ class _BodyReader(_Reader):
             self.buf = bytearray()
 
     def close(self, reason: str) -> None:
-        if self.done:
+        if self.closed:
             return
-        self.done = True
+        self.closed = True
         body: bytes | None = None
         if not self.over:
             try:

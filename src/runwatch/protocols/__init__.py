@@ -51,6 +51,11 @@ class Protocol:
     tool_types: dict[str, str] = field(default_factory=dict)
     #: Where a paused run's snapshot lists the tool calls it waits for (empty: nowhere).
     required_tool_calls: tuple[str, ...] = ()
+    #: Bytes that no content delta of the protocol holds on the wire and every event that ends a
+    #: run (or fails it) does: a stream whose deltas change nothing may be held unread until a
+    #: chunk shows one (see ``StreamSession.feed_bytes``). Empty: never held. Promptness only:
+    #: a held chunk is always read, at the latest when the stream closes.
+    hold_marks: tuple[bytes, ...] = ()
 
 
 #: Terminal statuses every protocol shares with runwatch's own vocabulary.
@@ -111,6 +116,8 @@ class DeltaFilter:
     parsed: Callable[[object], bool] | None
     #: What an SSE decoder may drop whole while deltas change nothing.
     drop: Drop
+    #: The protocol's :attr:`Protocol.hold_marks`.
+    hold_marks: tuple[bytes, ...] = ()
 
     def frame(self, name: str | None, data: str) -> bool:
         """True if the frame (``event:`` name or None, ``data`` text) changes nothing."""
@@ -136,9 +143,9 @@ def deltas(api: Api) -> DeltaFilter:
 
         # Chat chunks are unnamed ``data:`` frames (the ``.delta`` name is an adapter's).
         drop = Drop(frozenset(), chat.plain_deltas)
-        return DeltaFilter(names, frozenset(), chat.plain_delta, chat.plain_chunk, drop)
+        return DeltaFilter(names, frozenset(), chat.plain_delta, chat.plain_chunk, drop, proto.hold_marks)
     heads = frozenset(b"event: " + n.encode() + b"\ndata: " for n in names)
-    return DeltaFilter(names, heads, None, None, Drop(names))
+    return DeltaFilter(names, heads, None, None, Drop(names), proto.hold_marks)
 
 
 def get(api: Api) -> Protocol:

@@ -142,4 +142,9 @@ PROTOCOL = Protocol(
     prefixes=("chat.completion",),
     statuses=_STATUSES,
     reason_paths={},
+    # Held: a chunk that finishes a choice or carries an in-band error reads the held ones (compact
+    # JSON, as DELTA_MARK assumes; spaced JSON is read a batch later, never missed); the usage
+    # chunk follows a finish. Responses and Assistants streams are not held: their deltas are
+    # cheap to skip as they come (named frames), and holding them measured no faster.
+    hold_marks=(FINISHED.encode(), ERROR_MARK.encode()),
 )
