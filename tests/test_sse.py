@@ -252,7 +252,7 @@ def test_memory_stays_bounded_with_many_data_lines() -> None:
 # --------------------------------------------------------------------------------- lazy JSON
 @contextmanager
 def counting_json_loads() -> Iterator[mock.MagicMock]:
-    with mock.patch("runwatch._sse.json.loads", wraps=json.loads) as loads:
+    with mock.patch("runwatch._payload._decode", wraps=json.loads) as loads:  # every JSON read
         yield loads
 
 

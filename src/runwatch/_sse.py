@@ -12,19 +12,19 @@ Two departures, both in the observer's interest:
   whole frame it belongs to, up to the next blank line, and is counted in ``oversized``; memory stays
   bounded on hostile input, and no frame is ever dispatched with part of its data missing.
 
-JSON is never parsed here. :meth:`Frame.json` parses on demand and caches, so classifying a
+JSON is never parsed here. :meth:`Frame.json` parses on demand (without long strings) and caches, so classifying a
 delta frame by its event name costs a dict look-up, not a ``json.loads``.
 """
 
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Callable
 from itertools import repeat
 from typing import Final, TypeAlias
 
 from ._events import JSONObject
+from ._payload import outline
 
 DEFAULT_MAX_FRAME_BYTES: Final = 16 * 1024 * 1024
 
@@ -58,16 +58,15 @@ class Frame:
         return self.data.startswith("[DONE]")
 
     def json(self) -> JSONObject | None:
-        """The data decoded as a JSON object, or None (and ``malformed`` set) if it is not one."""
+        """The data decoded as a JSON object, or None (and ``malformed`` set) if it is not one.
+        Decoded without its long strings (:func:`runwatch._payload.outline`: nothing runwatch
+        reads is one), so what reading an event costs does not grow with the answer it carries
+        (``response.output_item.done`` holds the whole message)."""
         cached = self._json
         if cached is _UNPARSED:
-            try:
-                cached = json.loads(self.data)
-            except (ValueError, RecursionError):
-                cached = None
-            if not isinstance(cached, dict):
+            cached = outline(self.data)
+            if cached is None:
                 self.malformed = True
-                cached = None
             self._json = cached
         return cached  # type: ignore[return-value]
 
