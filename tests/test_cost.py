@@ -238,3 +238,113 @@ def test_outline_of_a_non_streaming_response_keeps_what_runwatch_reads() -> None
         assert read[key] == obj[key], key
     assert read["output"][0] == {**call, "arguments": ELIDED}
     assert read["instructions"] == ELIDED
+
+
+# -- what a request and a non-streaming answer cost to read does not grow with them ----------------
+
+try:
+    import httpx2 as http  # openai 3.x
+except ImportError:  # pragma: no cover - openai 1.x runs tests/adapters only
+    import httpx as http  # type: ignore[no-redef]
+
+
+@pytest.fixture
+def tap_decoded(decoded: Decoded, monkeypatch: pytest.MonkeyPatch) -> Decoded:
+    """``decoded``, also counting what the transport tap hands to ``json.loads`` itself."""
+    import types
+
+    from runwatch.adapters import transport
+
+    monkeypatch.setattr(transport, "json", types.SimpleNamespace(loads=decoded))
+    return decoded
+
+
+def _prompt(chars: int, quotes: bool = False) -> str:
+    """Prose with escapes (newlines) and non-ASCII text, as prompts and answers have: the slow
+    path of a JSON decoder. ``quotes``: a quote every few words (code, JSON, dialogue), where no
+    long quote-free stretch exists and the text is decoded whole (never wrong, no cheaper)."""
+    line = 'say "hi" \\ to é and ☃\n' if quotes else "The quick brown fox — é ☃ — jumps over the lazy dog.\n"
+    return (line * (chars // len(line) + 1))[:chars]
+
+
+def test_a_long_prompt_is_not_decoded_to_read_its_request(tap_decoded: Decoded) -> None:
+    """The tap reads a request for its model, stream flag and limits: a 200,000-character prompt
+    costs the characters a 10-character one does, and the same facts come out."""
+    from runwatch._run import RequestFacts
+    from runwatch.adapters.transport import read_request
+
+    chars = {}
+    for size, quotes in ((10, False), (200_000, False), (200_000, True)):
+        request = http.Request(
+            "POST",
+            "http://api.test/v1/chat/completions",
+            json={
+                "model": "gpt-4o",
+                "messages": [
+                    {"role": "system", "content": _prompt(size, quotes)},
+                    {"role": "user", "content": "hi"},
+                ],
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "max_tokens": 64,
+            },
+        )
+        tap_decoded.chars = 0
+        assert read_request(request) == ("gpt-4o", True, 0, RequestFacts(64, True, 1))
+        if not quotes:
+            chars[size] = tap_decoded.chars
+    assert chars[200_000] <= chars[10] + 64
+    assert chars[10] < 400
+
+
+def test_a_long_non_streaming_answer_is_not_decoded_to_count_its_run(tap_decoded: Decoded) -> None:
+    """A non-streaming chat completion through the real SDK: a 200,000-character answer is
+    counted (status, reason, tokens, tool calls) reading as many characters as a 10-character
+    one, and the caller gets the whole answer."""
+    import openai
+
+    def run(size: int) -> tuple[int, RunFinished]:
+        answer = _prompt(size)
+        completion = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4o-2024-08-06",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "tool_calls",
+                    "message": {
+                        "role": "assistant",
+                        "content": answer,
+                        "tool_calls": [
+                            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                        ],
+                    },
+                }
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+        }
+        client = openai.OpenAI(
+            api_key="sk-test",
+            base_url="http://api.test/v1",
+            max_retries=0,
+            http_client=http.Client(
+                transport=http.MockTransport(lambda r: http.Response(200, json=completion))
+            ),
+        )
+        seen: list[Transition] = []
+        observer = runwatch.Observer(metrics=False, traces=False, logs=False, sinks=[seen.append])
+        runwatch.instrument(client, observer)
+        tap_decoded.chars = 0
+        got = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        assert got.choices[0].message.content == answer
+        (finished,) = [t for t in seen if isinstance(t, RunFinished)]
+        return tap_decoded.chars, finished
+
+    small_chars, small = run(10)
+    big_chars, big = run(200_000)
+    assert big_chars <= small_chars + 64
+    for f in (small, big):
+        assert (f.outcome.status, f.outcome.reason) == ("completed", "none")  # as streamed
+        assert (f.run.usage.input, f.run.usage.output, f.run.tool_calls) == (5, 7, 1)

@@ -12,8 +12,8 @@ Two departures, both in the observer's interest:
   whole frame it belongs to, up to the next blank line, and is counted in ``oversized``; memory stays
   bounded on hostile input, and no frame is ever dispatched with part of its data missing.
 
-JSON is never parsed here. :meth:`Frame.json` parses on demand (without long strings) and caches, so classifying a
-delta frame by its event name costs a dict look-up, not a ``json.loads``.
+JSON is never parsed here. :meth:`Frame.json` parses on demand (without long strings) and caches,
+so classifying a delta frame by its event name costs a dict look-up, not a ``json.loads``.
 """
 
 from __future__ import annotations

@@ -29,8 +29,9 @@ from types import ModuleType
 from typing import Any, Final
 
 from .._endpoints import Endpoint, classify
-from .._events import RequestFailed
+from .._events import JSONObject, RequestFailed
 from .._observer import Observer, StreamSession, close_later, start_reaper
+from .._payload import outline
 from .._tracker import RequestFacts
 
 #: Key under ``response.extensions`` marking a response whose stream is already observed.
@@ -100,6 +101,22 @@ def error_body_code(body: bytes | None) -> str:
     return "none"
 
 
+def json_object(body: bytes) -> JSONObject | None:
+    """``body`` decoded as a JSON object without its long strings (None if it is not one): what
+    runwatch reads of a request or a run object (model, flags, limits, status, usage, codes)
+    never is one, and a prompt or an answer of any length then costs what a short one does
+    (:func:`runwatch._payload.outline`)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        try:  # JSON may come in UTF-16 or -32 (RFC 8259 says UTF-8; json.loads reads them all)
+            obj = json.loads(body)
+        except ValueError:
+            return None
+        return obj if isinstance(obj, dict) else None
+    return outline(text)
+
+
 def read_request(request: Any) -> tuple[str | None, bool, int, RequestFacts | None]:
     """What a request says that runwatch needs: the model it names, whether it asked for a stream
     (``"stream": true`` in its JSON body, ``stream=true`` in a GET's query), the SDK's retry
@@ -117,11 +134,8 @@ def read_request(request: Any) -> tuple[str | None, bool, int, RequestFacts | No
         return None, False, attempt, None
     if not isinstance(body, bytes) or body[:1] != b"{" or len(body) > _REQUEST_MAX:
         return None, False, attempt, None
-    try:
-        params = json.loads(body)
-    except ValueError:
-        return None, False, attempt, None
-    if not isinstance(params, dict):
+    params = json_object(body)  # the prompt is never decoded
+    if params is None:
         return None, False, attempt, None
     model = params.get("model")
     model = model if isinstance(model, str) and model else None
@@ -166,12 +180,7 @@ class _Exchange:
 
     def body(self, body: bytes | None, reason: str) -> None:
         """A non-streaming answer, complete (``stream_ended``) or not."""
-        obj: Any = None
-        if body and reason == "stream_ended":
-            try:
-                obj = json.loads(body)
-            except ValueError:
-                obj = None
+        obj = json_object(body) if body and reason == "stream_ended" else None  # the answer is never decoded
         endpoint = self.endpoint
         if isinstance(obj, dict):
             self.observer.body(
