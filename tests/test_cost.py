@@ -348,3 +348,21 @@ def test_a_long_non_streaming_answer_is_not_decoded_to_count_its_run(tap_decoded
     for f in (small, big):
         assert (f.outcome.status, f.outcome.reason) == ("completed", "none")  # as streamed
         assert (f.run.usage.input, f.run.usage.output, f.run.tool_calls) == (5, 7, 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "want"),
+    [
+        (b'{"model":"m"}', {"model": "m"}),
+        (b'\xef\xbb\xbf{"model":"m"}', {"model": "m"}),  # a byte order mark, as json.loads reads it
+        ('{"model":"m"}'.encode("utf-16"), {"model": "m"}),
+        (b'{"a":"\xed\xa0\x80"}', {"a": "\ud800"}),  # a lone surrogate (json.loads: surrogatepass)
+        (b"[1]", None),
+        (b"<html>", None),
+        (b'{"a":' * 100_000, None),
+    ],
+)
+def test_the_tap_reads_json_bodies_as_json_loads_does(body: bytes, want: object) -> None:
+    from runwatch.adapters.transport import json_object
+
+    assert json_object(body) == want

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -798,6 +799,17 @@ def _both_paths(
     return results[0], results[1]
 
 
+def _transcripts_in_chunks(chunk_size: int) -> Iterator[tuple[str, list[bytes]]]:
+    """Every recorded transcript's name and body in ``chunk_size``-byte chunks (0: one frame per
+    chunk, as a server that flushes per event sends them)."""
+    for path in sorted(DATA.glob("*.sse")):
+        body = path.read_bytes()
+        if chunk_size:
+            yield path.name, [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
+        else:
+            yield path.name, split_frames(body)
+
+
 @pytest.mark.parametrize("chunk_size", [0, 1, 7, 4096, 1 << 20])
 def test_hot_path_matches_frame_path_on_every_transcript(chunk_size: int) -> None:
     """The production hot path (`Skipper.feed`: whole delta frames skipped on their
@@ -805,14 +817,9 @@ def test_hot_path_matches_frame_path_on_every_transcript(chunk_size: int) -> Non
     token without building Frames) emits exactly the transitions of the plain path (`feed` +
     `frame`) for every recorded transcript, whatever the chunking (0: one frame per chunk, as a
     server that flushes per event sends them)."""
-    for path in sorted(DATA.glob("*.sse")):
-        body = path.read_bytes()
-        if chunk_size:
-            chunks = [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
-        else:
-            chunks = split_frames(body)
+    for name, chunks in _transcripts_in_chunks(chunk_size):
         plain, hot = _both_paths(chunks)
-        assert _summary(plain) == _summary(hot), path.name
+        assert _summary(plain) == _summary(hot), name
 
 
 _TRANSCRIPTS = sorted(DATA.glob("*.sse"))
@@ -1789,13 +1796,8 @@ def test_held_chunks_give_the_transitions_of_reading_each_at_once(
     batch later (or at close), emits exactly the transitions, times included, that reading each
     chunk as it arrives does (the plain path), on every transcript and chunking: every event
     keeps the time its chunk arrived."""
-    for path in sorted(DATA.glob("*.sse")):
-        body = path.read_bytes()
-        if chunk_size:
-            chunks = [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
-        else:
-            chunks = split_frames(body)
+    for name, chunks in _transcripts_in_chunks(chunk_size):
         plain, _ = _both_paths(chunks)
         plain = [t for t in plain if not (isinstance(t, Anomaly) and t.kind == "oversized_frame")]
         held = _session_path(chunks, monkeypatch, hold, marks)
-        assert _summary(held) == _summary(plain), path.name
+        assert _summary(held) == _summary(plain), name

@@ -256,9 +256,9 @@ class StreamSession:
         """Feed a chunk of the stream's bytes.
 
         Once the run has its first token and no outcome, its content deltas change nothing, and
-        the chunks are held unread, each with the time it arrived, until one shows a mark of an
-        event that may matter (the protocol's ``hold_marks``: a status, a finish, an error, also
-        when cut across two chunks), until :data:`HOLD_BYTES` are held, or until the stream
+        the chunks of a protocol with ``hold_marks`` (chat: a finish reason, an error) are held
+        unread, each with the time it arrived, until one shows a mark (also one cut across two
+        chunks), until :data:`HOLD_BYTES` are held, or until the stream
         closes; then they are read in order, each at its own time. From a mark on, the stream is
         read as it comes. So everything recorded is what reading each chunk at once records, the
         end of a run is seen when its chunk arrives (a caller who stops reading there and keeps
@@ -266,7 +266,7 @@ class StreamSession:
         own) only delays reading to the batch's end, never loses anything. Reading a batch of
         deltas in one go costs less than reading the same chunks one at a time between the
         caller's own work, whose code and data push runwatch's out of the processor's caches
-        between chunks (measured: ``./dev bench --only perrun``).
+        between chunks (measured: docs/performance.md, "Round 2").
         """
         if self._broken or self.closed:
             return

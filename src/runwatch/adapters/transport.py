@@ -107,11 +107,11 @@ def json_object(body: bytes) -> JSONObject | None:
     never is one, and a prompt or an answer of any length then costs what a short one does
     (:func:`runwatch._payload.outline`)."""
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8-sig")  # a byte order mark is skipped, as json.loads skips it
     except UnicodeDecodeError:
-        try:  # JSON may come in UTF-16 or -32 (RFC 8259 says UTF-8; json.loads reads them all)
+        try:  # UTF-16 or -32, or lone surrogates: json.loads reads them all
             obj = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         return obj if isinstance(obj, dict) else None
     return outline(text)
