@@ -301,9 +301,9 @@ ANY_API_END = {"responses": "response.completed", "assistants": "thread.run.comp
 @pytest.mark.parametrize("api", ["responses", "assistants"])
 def test_a_run_ends_when_its_last_event_arrives_though_the_caller_stops_there(api: str, size: int) -> None:
     """A caller may stop reading at the event that ends its run and keep the stream open. The
-    run is counted then, not when the stream is closed or collected: the chunks a session holds
-    unread while deltas change nothing are read as soon as one shows the end coming (a mark cut
-    across two chunks included), whatever the chunking."""
+    run is counted then, not when the stream is closed or collected, whatever the chunking.
+    Responses and Assistants streams are read as they come (only chat deltas are held, see the
+    next test); this keeps any holding of them to the same promise."""
     body = responses_stream(deltas=400) if api == "responses" else assistants_run(deltas=400)
     o = new_obs()
     client = drivers.setup(make_client(Wire([Reply(body, sizes=(size,))])), "instrument", o.observer)
