@@ -220,33 +220,6 @@ class Anomaly:
     detail: str = ""
 
 
-ANOMALY_KINDS: Final[frozenset[str]] = frozenset(
-    {
-        "unknown_event",
-        "unknown_status",
-        "event_after_terminal",
-        "missing_terminal",
-        "malformed_json",
-        "truncated_frame",
-        "oversized_frame",
-        # Reserved, produced by nothing since run identity is the HTTP exchange (kept: label
-        # values stay stable): a second observer of one exchange is recognised, not counted.
-        "unknown_run",
-        "duplicate_observation",
-        "unknown_api",
-        "duplicate_id",
-        # The server broke the protocol's consistency (docs/reference.md, "Protocol-consistency
-        # anomalies"): see CONSISTENCY_KINDS.
-        "missing_finish_reason",
-        "id_changed",
-        "sequence_gap",
-        "status_mismatch",
-        "completed_with_incomplete_item",
-        "stop_at_max_tokens",
-        "usage_missing",
-    }
-)
-
 #: Anomalies that say a stream contradicts itself or the request it answers (a consistent stream
 #: never raises one): each is reported where the outcome alone would hide it.
 CONSISTENCY_KINDS: Final[frozenset[str]] = frozenset(
@@ -259,6 +232,30 @@ CONSISTENCY_KINDS: Final[frozenset[str]] = frozenset(
         "stop_at_max_tokens",
         "usage_missing",
     }
+)
+
+#: Every anomaly kind (a closed set: the ``kind`` label's values).
+ANOMALY_KINDS: Final[frozenset[str]] = (
+    frozenset(
+        {
+            "unknown_event",
+            "unknown_status",
+            "event_after_terminal",
+            "missing_terminal",
+            "malformed_json",
+            "truncated_frame",
+            "oversized_frame",
+            # Reserved, produced by nothing since run identity is the HTTP exchange (kept: label
+            # values stay stable): a second observer of one exchange is recognised, not counted.
+            "unknown_run",
+            "duplicate_observation",
+            "unknown_api",
+            "duplicate_id",
+        }
+    )
+    # The server broke the protocol's consistency (docs/reference.md, "Protocol-consistency
+    # anomalies").
+    | CONSISTENCY_KINDS
 )
 
 

@@ -234,18 +234,20 @@ def expected_outcomes(name: str) -> list[tuple[str, str, str, float]]:
     return sorted((*k, v) for k, v in counts.items())
 
 
-def new_obs(**kw: Any) -> Obs:
+def new_obs(logger: Any = None, **kw: Any) -> Obs:
+    """A fresh observer: its own registry, in-memory spans (with open-span tracking), and
+    ``logger`` (default: a real structlog logger rendering every event into a list)."""
     registry = CollectorRegistry()
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracking = OpenSpans()
     provider.add_span_processor(tracking)
-    # A real structlog logger rendering every event, but into a list rather than stdout.
-    logger = structlog.wrap_logger(
-        structlog.testing.CapturingLogger(),
-        processors=[structlog.processors.add_log_level, structlog.processors.KeyValueRenderer()],
-    )
+    if logger is None:
+        logger = structlog.wrap_logger(
+            structlog.testing.CapturingLogger(),
+            processors=[structlog.processors.add_log_level, structlog.processors.KeyValueRenderer()],
+        )
     observer = runwatch.Observer(registry=registry, tracer_provider=provider, logger=logger, **kw)
     return Obs(observer, registry, exporter, provider, tracking, logger)
 

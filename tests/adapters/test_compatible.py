@@ -16,11 +16,7 @@ from typing import Any
 import pytest
 import structlog
 import structlog.testing
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from prometheus_client import CollectorRegistry
 
 import runwatch
 from runwatch._labels import reason_label
@@ -30,7 +26,6 @@ from .conftest import (
     EXPECTED,
     OPENAI_MAJOR,
     Obs,
-    OpenSpans,
     Reply,
     Wire,
     case_replies,
@@ -122,14 +117,7 @@ def _observe() -> tuple[Obs, structlog.testing.CapturingLogger]:
     event dicts."""
     capture = structlog.testing.CapturingLogger()
     logger = structlog.wrap_logger(capture, processors=[structlog.processors.add_log_level])
-    registry = CollectorRegistry()
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracking = OpenSpans()
-    provider.add_span_processor(tracking)
-    observer = runwatch.Observer(registry=registry, tracer_provider=provider, logger=logger)
-    return Obs(observer, registry, exporter, provider, tracking, logger), capture
+    return new_obs(logger=logger), capture
 
 
 def _samples(obs: Obs, metric: str, *labels: str) -> dict[tuple[str, ...], float]:

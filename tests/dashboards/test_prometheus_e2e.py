@@ -418,7 +418,12 @@ def test_recorded_incomplete_ratio_matches_the_scraped_counters_and_the_mix(demo
         key = (m["api"], m["status"], m["reason"])
         counts[key] = counts.get(key, 0) + int(float(r["value"][1]))
     mix_outcomes = {(api, *expected_outcome(api, sc)) for api, sc in Mix.parse(DEMO_MIX).share()}
-    assert set(counts) == mix_outcomes
+    # The stop cuts the runs in flight (the summary's cut_by_stop), and each ends aborted: a scrape
+    # between the cut and the exporter's shutdown (a loaded machine widens that gap) counts them.
+    beyond_mix = {key: n for key, n in counts.items() if key not in mix_outcomes}
+    assert all(status == "aborted" for _, status, _ in beyond_mix), (beyond_mix, summary["cut_by_stop"])
+    assert sum(beyond_mix.values()) <= summary["cut_by_stop"], (beyond_mix, summary["cut_by_stop"])
+    assert mix_outcomes <= set(counts)
     final = {(o["api"], o["status"], o["reason"]): o["count"] for o in summary["outcomes"]}
     assert all(n <= final[key] for key, n in counts.items()), (counts, final)
 
