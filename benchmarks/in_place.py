@@ -67,29 +67,8 @@ class Steps(httpx2.BaseTransport):
         session = ex.stream()
         if self.level >= 4:
             session.close_on_collect(response)
-        inner = response.stream
         feed = (busy if self.stand_in else session.feed_bytes) if self.level >= 5 else None
-        defer = self.defer
-
-        class Stream(httpx2.SyncByteStream):
-            def __iter__(self) -> Iterator[bytes]:
-                kept: list[bytes] = []
-                for chunk in inner:
-                    if feed is not None:
-                        if defer:
-                            kept.append(chunk)
-                        else:
-                            feed(chunk)
-                    yield chunk
-                for chunk in kept:
-                    feed(chunk)  # type: ignore[misc]
-                session.close("stream_ended")
-
-            def close(self) -> None:
-                inner.close()
-                session.close("client_closed")
-
-        response.stream = Stream()
+        response.stream = Tee(response.stream, session, feed, self.defer)
         return response
 
 
@@ -102,6 +81,30 @@ def busy(chunk: bytes) -> int:
     for i in range(100):
         s += _SMALL["a"] + _SMALL["b"] + i
     return s
+
+
+class Tee(httpx2.SyncByteStream):
+    """The wrapped stream's chunks, each fed to ``feed`` (as it comes, or all at the end)."""
+
+    def __init__(self, inner: Any, session: Any, feed: Callable[[bytes], Any] | None, defer: bool) -> None:
+        self.inner, self.session, self.feed, self.defer = inner, session, feed, defer
+
+    def __iter__(self) -> Iterator[bytes]:
+        feed, kept = self.feed, []
+        for chunk in self.inner:
+            if feed is not None:
+                if self.defer:
+                    kept.append(chunk)
+                else:
+                    feed(chunk)
+            yield chunk
+        for chunk in kept:
+            feed(chunk)  # type: ignore[misc]
+        self.session.close("stream_ended")
+
+    def close(self) -> None:
+        self.inner.close()
+        self.session.close("client_closed")
 
 
 class Before(httpx2.BaseTransport):

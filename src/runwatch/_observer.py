@@ -404,6 +404,8 @@ def _close_one(item: tuple[_Closable, str]) -> None:
 
 
 def _drain_finalized() -> None:
+    if _finalized.empty():
+        return  # the common case, without raising queue.Empty
     while True:
         try:
             item = _finalized.get_nowait()

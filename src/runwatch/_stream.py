@@ -46,7 +46,6 @@ class StreamTracker:
     """
 
     __slots__ = (
-        "_handlers",
         "api",
         "book",
         "closed",
@@ -111,17 +110,6 @@ class StreamTracker:
         self.seq: int | None = None
         self.seq_gapped = False
         self.session: JSONObject | None = None  # agent session facts shared by its turns
-        self._handlers: dict[str, Callable[[str, float, PayloadLoader, str | None], None]] = {
-            "snapshot": self._snapshot,
-            "step": self._step,
-            "item_start": self._item_start,
-            "item_end": self._item_end,
-            "agent_item": self._agent_item,
-            "chat_chunk": self._chat_chunk,
-            "chat_delta": self._chat_delta,
-            "error": self._error,
-            "session": self._session,
-        }
 
     # -- input ------------------------------------------------------------------------------
     def frame(self, frame: Frame, t: float) -> None:
@@ -272,7 +260,7 @@ class StreamTracker:
                 # A future lifecycle event (``thread.run.paused``) still carries the run's status.
                 self._unknown_lifecycle(name, t, load)
             return
-        self._handlers[action](name, t, load, raw)
+        _HANDLERS[action](self, name, t, load, raw)
 
     def done(self, t: float) -> None:
         """``[DONE]``: the server says the stream is complete, and the SDK stops reading there
@@ -628,3 +616,17 @@ class StreamTracker:
         if rt.terminal:
             return
         rt.fail(code, t)
+
+
+#: What each protocol action runs (one table for every tracker, not nine bound methods each).
+_HANDLERS: Final[dict[str, Callable[[StreamTracker, str, float, PayloadLoader, str | None], None]]] = {
+    "snapshot": StreamTracker._snapshot,
+    "step": StreamTracker._step,
+    "item_start": StreamTracker._item_start,
+    "item_end": StreamTracker._item_end,
+    "agent_item": StreamTracker._agent_item,
+    "chat_chunk": StreamTracker._chat_chunk,
+    "chat_delta": StreamTracker._chat_delta,
+    "error": StreamTracker._error,
+    "session": StreamTracker._session,
+}
