@@ -280,6 +280,10 @@ ERROR = {"error": {"message": "slow down", "type": "requests", "param": None, "c
         ),
         pytest.param(Answer(b"<html>bad gateway</html>", 502, {"content-type": "text/html"}),
                      "InternalServerError", ("chat", "502", "none"), id="502-html"),
+        # Nested too deep for json.loads (RecursionError): the SDK still raises its own error.
+        pytest.param(Answer(b'{"error":' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400,
+                            {"content-type": "application/json"}),
+                     "BadRequestError", ("chat", "400", "none"), id="400-nested-too-deep"),
         pytest.param(json_answer({"error": {"code": "weird"}}, 418), "APIStatusError",
                      ("chat", "_other", "_other"),
                      id="418-unknown"),

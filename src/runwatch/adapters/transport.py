@@ -80,13 +80,8 @@ def transport_code(exc: BaseException) -> str:
 
 def error_body_code(body: bytes | None) -> str:
     """The code of an error body (``{"error": {"code": ...}}`` or flat), else its type, else none."""
-    if not body:
-        return "none"
-    try:
-        obj = json.loads(body)
-    except ValueError:
-        return "none"
-    if not isinstance(obj, dict):
+    obj = json_object(body) if body else None  # never raises (nesting too deep reads as None)
+    if obj is None:
         return "none"
     err = obj.get("error")
     if isinstance(err, str):  # {"error": "message"} (some proxies)
