@@ -1303,7 +1303,10 @@ _SEQ = list(range(13))
     [
         pytest.param(_SEQ, False, id="contiguous"),
         pytest.param([0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], True, id="gap-before-first-token"),
-        pytest.param([0, 1, 2, 3, 4, 5, 6, 7, 8, 19, 20, 21, 22], False, id="jump-after-skipped-deltas"),
+        pytest.param([0, 1, 2, 3, 4, 5, 6, 7, 8, 19, 20, 21, 22], True, id="jump-after-skipped-deltas"),
+        pytest.param([0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13], True, id="gap-among-skipped-deltas"),
+        pytest.param([0, 1, 2, 3, 4, 5, 6, 6, 7, 8, 9, 10, 11], True, id="repeated-among-skipped-deltas"),
+        pytest.param([0, 1, 2, 3, 4, None, None, None, None, 9, 10, 11, 12], False, id="unnumbered-deltas"),
         pytest.param([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 10, 11], True, id="repeated"),
         pytest.param([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0], True, id="zeros-after-first-token"),
         pytest.param([0, 2, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], True, id="backwards"),
@@ -1312,13 +1315,14 @@ _SEQ = list(range(13))
         pytest.param([0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24], True, id="every-other"),
     ],
 )
-def test_sequence_numbers_must_rise_by_one_where_nothing_was_skipped(
+def test_sequence_numbers_must_rise_by_one_per_event_skipped_deltas_included(
     sequences: list[int | None], gap: bool
 ) -> None:
-    """A Responses stream's ``sequence_number`` must rise with every event, by exactly one where no
-    content delta can lie between two events runwatch read (deltas after the first token are
-    skipped unread: a jump across them cannot be told from the deltas themselves). Any break is one
-    ``sequence_gap`` per stream, whatever the number of breaks; the outcome never changes."""
+    """A Responses stream's ``sequence_number`` must rise by exactly one per event. Deltas after
+    the first token are skipped unread, but counted: an event read must be numbered one more than
+    the last one read plus the deltas skipped since, so a delta lost (or numbered twice) among
+    them is a gap too. Any break is one ``sequence_gap`` per stream, whatever the number of
+    breaks; the outcome never changes."""
     c = Collect()
     stream = RunBook(c).stream("responses", 0.0)
     for f in _responses_with(sequences):
@@ -1326,6 +1330,45 @@ def test_sequence_numbers_must_rise_by_one_where_nothing_was_skipped(
     stream.close("stream_ended", 2.0)
     assert c.finished() == [("resp_r001", "completed", "none")]
     assert c.anomalies() == (["sequence_gap"] if gap else [])
+
+
+def _lose_delta(body: bytes, seq: int) -> bytes:
+    """``body`` without the frame numbered ``seq`` (a gateway that dropped one event)."""
+    kept = [f for f in split_frames(body) if f'"sequence_number":{seq}}}'.encode() not in f]
+    assert len(kept) == len(split_frames(body)) - 1
+    return b"".join(kept)
+
+
+@pytest.mark.parametrize("chunk_size", [0, 7, 2048, 16384, 1 << 20])
+@pytest.mark.parametrize("lost", [None, 5, 250, 498])
+def test_a_delta_lost_among_skipped_deltas_is_one_sequence_gap(chunk_size: int, lost: int | None) -> None:
+    """Deltas after the first token are left out unread by every layer of the byte path (a chunk
+    of one delta on its bytes, a region of deltas by the decoder, a delta by name before a Frame
+    is built) and by the SDK path, and each layer counts what it leaves out: one delta lost among
+    500 is one ``sequence_gap`` whatever the chunking, and the stream intact raises none."""
+    from runwatch.testing import responses_stream
+
+    body = responses_stream(deltas=500)
+    if lost is not None:
+        body = _lose_delta(body, lost)
+    chunks = (
+        split_frames(body)
+        if not chunk_size
+        else [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
+    )
+    c = Collect()
+    stream = RunBook(c).stream("responses", 0.0)
+    skipper = Skipper(stream)
+    for chunk in chunks:
+        skipper.feed(chunk, lambda: 1.0)
+    skipper.end(2.0)
+    stream.close("stream_ended", 2.0)
+    assert [r[1:] for r in c.finished()] == [("completed", "none")]
+    assert c.anomalies() == ([] if lost is None else ["sequence_gap"])
+    assert stream.skipped == 0  # every count was checked against the next number read
+    c = Collect()
+    _feed_like_the_sdk(RunBook(c), body, api="responses")
+    assert c.anomalies() == ([] if lost is None else ["sequence_gap"])
 
 
 def _snap(event: str, rid: str, status: str = "in_progress", **extra: Any) -> Frame:
@@ -1475,7 +1518,7 @@ def _feed_like_the_sdk(book: RunBook, body: bytes, request: Any = None, api: Any
                 if protocols.chat.plain_chunk(payload)
                 else "chat.completion.chunk"
             )
-        if stream.skippable(name, ""):
+        if stream.skip(name, ""):
             continue
         stream.feed(name, 1.0, lambda p=payload: p)
     stream.close("stream_ended", 2.0)

@@ -316,8 +316,10 @@ class StreamSession:
 
     def skips(self, name: str) -> bool:
         """True if an event called ``name`` would change nothing now (a content delta after the
-        run's first token). Adapters use it to avoid building payload loaders on the hot path."""
-        return not self.closed and self.tracker.skippable(name, "")
+        run's first token): the adapter then leaves it out (it is counted as skipped, as the
+        byte path counts the deltas it skips). Adapters use it to avoid building payload loaders
+        on the hot path."""
+        return not self.closed and self.tracker.skip(name, "")
 
     def feed_snapshot(self, name: str, snapshot: JSONObject) -> None:
         """Feed a JSON object fetched without streaming (polling calls)."""

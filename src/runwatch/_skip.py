@@ -12,8 +12,10 @@ stream is frames nobody needs to build. A :class:`Skipper` sits between the wire
 
 The contract, proved by tests (``tests/test_skip.py``) on every transcript and chunking: the
 tracker ends up knowing exactly what it knows when fed every frame by :meth:`StreamTracker.frame`
-(which skips the same deltas the slow way). What a delta is comes from the protocol's
-:class:`~runwatch.protocols.DeltaFilter`; this module only decides how cheaply to apply it.
+(which skips the same deltas the slow way), including how many deltas were left out between the
+frames it read (:attr:`StreamTracker.skipped`: Responses sequence numbers are checked against
+it). What a delta is comes from the protocol's :class:`~runwatch.protocols.DeltaFilter`; this
+module only decides how cheaply to apply it.
 """
 
 from __future__ import annotations
@@ -63,13 +65,14 @@ class Skipper:
                 body = chunk[cut:-2]
                 if 0x0A not in body and 0x0D not in body:
                     if text_judge is None:
+                        tracker.skipped += 1
                         return
                     try:
                         text = body.decode()
                     except UnicodeDecodeError:
                         text = ""
                     if text_judge(text):
-                        return
+                        return  # a chat chunk: unnumbered, so not counted
             nl = chunk.find(b"\n")
             end = len(chunk) - 2
             if (  # one whole frame, nothing held before it (end + 2 == len(chunk) <= the limit)
@@ -93,7 +96,7 @@ class Skipper:
                         if cut > 10:
                             self._head = chunk[:cut]
                             self._cut = cut
-                        return
+                        return  # unnumbered, so not counted (see StreamTracker.skipped)
                 elif chunk[: nl + 7] in deltas.heads and chunk.find(b"\n", nl + 1) == end:
                     # The first line and the next 7 bytes are a head ("event: E\ndata: "), and the
                     # next newline ends the data line, right before the final blank line. (A set
@@ -101,9 +104,13 @@ class Skipper:
                     # head.) The next deltas will most likely have the same head: learn it.
                     self._head = chunk[: nl + 7]
                     self._cut = nl + 7
+                    tracker.skipped += 1
                     return
             # Deltas change nothing now: regions of nothing but deltas need not be decoded.
             items = decoder.feed_items(chunk, deltas.drop)
+            if decoder.dropped:  # a region of nothing but deltas, left out whole
+                tracker.skipped += decoder.dropped
+                decoder.dropped = 0
         else:
             items = decoder.feed_items(chunk)
         if items:
@@ -118,6 +125,7 @@ class Skipper:
         deltas = tracker.skipping
         for item in items:
             if deltas is not None and type(item) is tuple and deltas.frame(item[0], item[1]):
+                tracker.skipped += 1
                 continue
             tracker.frame(Frame(*item) if type(item) is tuple else item, t)  # type: ignore[arg-type,misc]
             deltas = tracker.skipping

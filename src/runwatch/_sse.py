@@ -173,6 +173,7 @@ class SSEDecoder:
         "_last_id",
         "_retry",
         "_seen_field",
+        "dropped",
         "idle",
         "max_frame_bytes",
         "oversized",
@@ -181,6 +182,7 @@ class SSEDecoder:
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.max_frame_bytes = max_frame_bytes
         self.oversized = 0  # frames dropped for exceeding max_frame_bytes
+        self.dropped = 0  # frames left out whole as a consumer asked (see Drop); it resets it
         self._buf = bytearray()  # the unfinished line after the last newline
         self._cr_pending = False
         self._discarding = False  # skipping the rest of an oversized line
@@ -366,6 +368,8 @@ class SSEDecoder:
             if not (self._seen_field or self._dropping):
                 uniform = _uniform(text, self._last_id, drop)
                 if uniform is not None:
+                    if not uniform:  # dropped whole: one blank line ends each of its frames
+                        self.dropped += text.count("\n\n")
                     return uniform
             blocks = text[:-2].split("\n\n")
         else:

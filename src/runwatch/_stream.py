@@ -65,6 +65,7 @@ class StreamTracker:
         "seq",
         "seq_gapped",
         "session",
+        "skipped",
         "started_at",
     )
 
@@ -109,6 +110,11 @@ class StreamTracker:
         # (once a stream).
         self.seq: int | None = None
         self.seq_gapped = False
+        # Deltas left out unread since the last event read (by :meth:`frame`, by the byte-level
+        # fast path in :mod:`runwatch._skip`, or by an adapter asking :meth:`skip`): the sequence
+        # numbers they took. Only named (Responses) deltas are numbered; the byte path's chat-only
+        # shortcuts do not count.
+        self.skipped = 0
         self.session: JSONObject | None = None  # agent session facts shared by its turns
 
     # -- input ------------------------------------------------------------------------------
@@ -117,7 +123,7 @@ class StreamTracker:
         if self.passive:
             return
         name = frame.event
-        if not frame.truncated and frame.data[:6] != "[DONE]" and self.skippable(name, frame.data):
+        if not frame.truncated and frame.data[:6] != "[DONE]" and self.skip(name, frame.data):
             return
         if frame.truncated:
             self._anomaly("truncated_frame", t, name or "")
@@ -157,10 +163,14 @@ class StreamTracker:
         rt = self.current
         return self.deltas if rt is not None and rt.state == STREAMING else None
 
-    def skippable(self, name: str | None, data: str) -> bool:
-        """True for an event that changes nothing now (see :attr:`skipping`)."""
+    def skip(self, name: str | None, data: str) -> bool:
+        """True for an event that changes nothing now (see :attr:`skipping`), which the caller
+        then leaves out: it is counted in :attr:`skipped`."""
         deltas = self.skipping
-        return deltas is not None and deltas.frame(name, data)
+        if deltas is not None and deltas.frame(name, data):
+            self.skipped += 1
+            return True
+        return False
 
     def feed(self, name: str, t: float, payload: PayloadLoader, raw: str | None = None) -> None:
         """Feed one event by name with a lazy payload (SDK objects)."""
@@ -575,9 +585,9 @@ class StreamTracker:
 
     def _sequence(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> PayloadLoader:
         """Check a Responses event's ``sequence_number`` against the one before it on this stream
-        (returns the loader to use from now on). Numbers must rise; they must rise by exactly one
-        where no content delta can have been left out in between (deltas are skipped unread once
-        the run has its first token). A stream that breaks either rule is reported once:
+        (returns the loader to use from now on). Numbers must rise by exactly one per event: one
+        more than the last event read plus the deltas left out unread since it (:attr:`skipped`,
+        counted wherever they are skipped). A stream that breaks the rule is reported once:
         ``sequence_gap``. Bytes are read for the number without parsing; an SDK object's payload
         is dumped once, here, for whoever reads it next."""
         if raw is not None:
@@ -586,19 +596,20 @@ class StreamTracker:
             payload = load()
             seq = get_int(payload, "sequence_number") if payload is not None else None
             load = lambda: payload  # noqa: E731 - dumped once
+        if seq is None:
+            return load  # unnumbered (a server of its own): the deltas skipped still count
         last = self.seq
-        if seq is None or last is None or seq == last + 1:
-            if seq is not None:
-                self.seq = seq
+        skipped = self.skipped
+        self.skipped = 0
+        if last is None or seq == last + 1 + skipped:
+            self.seq = seq
             return load
-        # Only events change what is skipped: if deltas are skipped now, they were since the last
-        # event read, and any number of them may lie between the two.
-        if not self.seq_gapped and (seq <= last or self.skipping is None):
-            # A gateway that dropped events (GoModel's guardrails), or numbered several events
-            # alike (LiteLLM's default of 0).
+        if not self.seq_gapped:
+            # A gateway that dropped events (GoModel's guardrails), among deltas or not, or
+            # numbered several events alike (LiteLLM's default of 0).
             self.seq_gapped = True
-            self._anomaly("sequence_gap", t, f"{name}: {last} -> {seq}")
-        self.seq = max(last, seq)
+            self._anomaly("sequence_gap", t, f"{name}: {last} + {skipped} skipped -> {seq}")
+        self.seq = max(last + skipped, seq)
         return load
 
     def _error(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:

@@ -698,6 +698,24 @@ def compatible() -> None:
         anomalies={"sequence_gap": 1},
     )  # fmt: skip
 
+    rid = "resp_x209"
+    base = t.responses_stream("completed", response_id=rid, model=R_MODEL, t0=t.DEFAULT_T0 + 209)
+
+    def lose_a_delta(obj: dict[str, Any]) -> dict[str, Any] | None:
+        return None if obj["type"] == "response.output_text.delta" and obj["sequence_number"] == 6 else obj
+
+    case(
+        "responses_sequence_gap_in_deltas",
+        {"responses_sequence_gap_in_deltas.sse": _edit_responses(base, lose_a_delta)},
+        [rpost],
+        [run("responses", rid, R_MODEL, "completed", "none", ["in_progress", "output_item"])],
+        "a content delta after the first token never arrives (sequence 6): runwatch skips deltas unread "
+        "but counts them, so the events around it are one number apart too many",
+        server="gateways that drop events after numbering them (ENTERPILOT/GoModel#953: a guardrail left "
+               "[0,1,2,3,4,24,54,...], deltas among them)",
+        anomalies={"sequence_gap": 1},
+    )  # fmt: skip
+
     rid = "resp_x205"
     base = t.responses_stream("completed", response_id=rid, model=R_MODEL, t0=t.DEFAULT_T0 + 205)
 
