@@ -99,10 +99,11 @@ _EVENT_NAME: Final = operator.itemgetter(slice(7, None))  # "event: E" -> "E"
 _DATA_VALUE: Final = operator.itemgetter(slice(6, None))  # "data: D" -> "D"
 
 
-def _uniform(text: str, last_id: str | None, drop: Drop | None) -> list[Item] | None:
+def _uniform(text: str, last_id: str | None, drop: Drop | None) -> list[Item] | int | None:
     """The frames of ``text`` (whole frames, the last one ending with a blank line) when all of them
     have one plain shape, ``event: E`` + ``data: D`` or ``data: D`` alone; otherwise None. With
-    ``drop``, an empty list when the caller needs none of them (see :class:`Drop`).
+    ``drop``, how many frames were left out (an int) when the caller needs none of them (see
+    :class:`Drop`).
 
     A region of a long stream nearly always is such a run of deltas. Its lines then fall into
     columns (name, data, blank), so one ``split`` and a few C-level passes over the columns check
@@ -119,7 +120,7 @@ def _uniform(text: str, last_id: str | None, drop: Drop | None) -> list[Item] | 
                 # "data: " after a newline can only be a data line: one each means all of them.
                 and text.count("\ndata: ") == len(heads)
             ):
-                return []
+                return len(heads)
             datas = lines[1::3]
             if all(map(str.startswith, heads, repeat("event: "))) and all(
                 map(str.startswith, datas, repeat("data: "))
@@ -131,7 +132,7 @@ def _uniform(text: str, last_id: str | None, drop: Drop | None) -> list[Item] | 
         datas = text[6:-2].split("\n\ndata: ")
         if text.count("\n") == 2 * len(datas):
             if drop is not None and drop.data is not None and drop.data(datas, text):
-                return []
+                return len(datas)
             return list(zip(repeat(None), datas, repeat(last_id)))
     return None
 
@@ -367,9 +368,10 @@ class SSEDecoder:
         if text[-2:] == "\n\n":
             if not (self._seen_field or self._dropping):
                 uniform = _uniform(text, self._last_id, drop)
+                if isinstance(uniform, int):  # left out whole
+                    self.dropped += uniform
+                    return []
                 if uniform is not None:
-                    if not uniform:  # dropped whole: one blank line ends each of its frames
-                        self.dropped += text.count("\n\n")
                     return uniform
             blocks = text[:-2].split("\n\n")
         else:
