@@ -366,6 +366,51 @@ def test_malformed_json_is_an_anomaly(data: str) -> None:
     assert c.finished() == [("resp_r001", "completed", "none")]
 
 
+_READ_EVENTS = [
+    (api, name)
+    for api in ("responses", "chat", "assistants", "agents")
+    for name, action in protocols.get(api).events.items()
+    if action not in ("token", "ignore")  # the only actions that never read a payload
+]
+
+
+@pytest.mark.parametrize(("api", "name"), _READ_EVENTS, ids=[f"{a}-{n}" for a, n in _READ_EVENTS])
+def test_every_event_read_with_broken_json_says_so(api: Any, name: str) -> None:
+    """Whatever event runwatch reads the payload of, in every protocol's table, broken JSON there
+    is a ``malformed_json`` anomaly: nothing read is dropped silently."""
+    c = Collect()
+    stream = RunBook(c).stream(api, 0.0)
+    stream.frame(Frame(name, "{broken"), 0.0)
+    stream.close("stream_ended", 1.0)
+    assert "malformed_json" in c.anomalies()
+
+
+_PARTS = {"item_start": "item", "item_end": "item", "agent_item": "item", "session": "session"}
+_PART_EVENTS = [
+    (api, name, _PARTS[action])
+    for api in ("responses", "assistants", "agents")
+    for name, action in protocols.get(api).events.items()
+    if action in _PARTS
+]
+
+
+@pytest.mark.parametrize(
+    ("api", "name", "key"), _PART_EVENTS, ids=[f"{a}-{n}" for a, n, _ in _PART_EVENTS]
+)
+@pytest.mark.parametrize("value", [None, "text", [1]], ids=["missing", "string", "list"])
+def test_an_event_without_the_object_it_carries_says_so(api: Any, name: str, key: str, value: Any) -> None:
+    """An output item or session event whose item (or session) is missing or not an object is
+    valid JSON but not the event it names: a ``malformed_json`` anomaly, not silence."""
+    c = Collect()
+    stream = RunBook(c).stream(api, 0.0)
+    payload: dict[str, Any] = {"type": name, "turn_id": "turn_1"}
+    if value is not None:
+        payload[key] = value
+    stream.frame(frame(name, payload), 0.0)
+    stream.close("stream_ended", 1.0)
+    assert "malformed_json" in c.anomalies()
+
+
 def test_truncated_frame_is_an_anomaly_and_the_run_aborts() -> None:
     """A stream cut mid-frame records truncated_frame and ends the run aborted / stream_ended."""
     c = Collect()

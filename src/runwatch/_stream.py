@@ -475,8 +475,8 @@ class StreamTracker:
             rt.apply_snapshot(snap, t)
 
     def _session(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
-        payload = load()
-        session = as_obj(payload.get("session")) if payload is not None else None
+        payload = self._payload(load, t)
+        session = self._part(payload, "session", name, t) if payload is not None else None
         if session is not None:
             self.session = session
 
@@ -490,17 +490,29 @@ class StreamTracker:
         if rt is not None:
             rt.step(payload, t)
 
+    def _part(self, payload: JSONObject, key: str, name: str, t: float) -> JSONObject | None:
+        """The object an event carries under ``key`` (its item, its session); an event without
+        one is malformed, and says so."""
+        part = as_obj(payload.get(key))
+        if part is None:
+            self._anomaly("malformed_json", t, f"{name} without its {key}")
+        return part
+
     def _item_start(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
         payload = self._payload(load, t)
-        item = as_obj(payload.get("item")) if payload is not None else None
-        rt = self._run_for(payload, t, None) if payload is not None else None
+        if payload is None:
+            return
+        rt = self._run_for(payload, t, None)
+        item = self._part(payload, "item", name, t) if rt is not None else None
         if rt is not None and item is not None:
             rt.item_start(item, t)
 
     def _item_end(self, name: str, t: float, load: PayloadLoader, raw: str | None) -> None:
         payload = self._payload(load, t)
-        item = as_obj(payload.get("item")) if payload is not None else None
-        rt = self._run_for(payload, t, None) if payload is not None else None
+        if payload is None:
+            return
+        rt = self._run_for(payload, t, None)
+        item = self._part(payload, "item", name, t) if rt is not None else None
         if rt is not None and item is not None:
             rt.item_end(item, t)
 
@@ -509,7 +521,7 @@ class StreamTracker:
         if payload is None:
             return
         rt = self._run_for(payload, t, None)
-        item = as_obj(payload.get("item"))
+        item = self._part(payload, "item", name, t) if rt is not None else None
         if rt is None or item is None:
             return
         tool = protocols.TOOL_ITEM_TYPES.get(get_str(item, "type") or "")

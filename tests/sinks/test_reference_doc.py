@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from runwatch._events import (
     ANOMALY_KINDS,
+    CONSISTENCY_KINDS,
     STATUSES,
     Anomaly,
     FirstToken,
@@ -155,6 +156,16 @@ def test_label_values_match_code() -> None:
     assert rows["`phase`"] == set(PHASES.values()) | {"tool_call", "message_creation"} | other
     assert rows["`type`"] == {k for k, _ in Usage(1, 1, 1, 1).items()}
     assert rows["`api`"] >= {"assistants", "responses", "chat", "agents", "unknown"}
+
+
+def test_every_anomaly_kind_is_explained() -> None:
+    """The two anomaly tables together explain each kind the code can count, once, the
+    protocol-consistency ones in theirs."""
+    rows = tables()["Anomalies: what runwatch could not read or count"]
+    other = [kind for row in rows for kind in TICK.findall(row[0])]
+    consistency = first_ticks("Protocol-consistency anomalies")
+    assert set(consistency) == CONSISTENCY_KINDS
+    assert sorted(other + consistency) == sorted(ANOMALY_KINDS)
 
 
 def spans_of_scenarios() -> list[ReadableSpan]:
