@@ -321,6 +321,16 @@ class StreamSession:
         on the hot path."""
         return not self.closed and self.tracker.skip(name, "")
 
+    def unnamed(self, kind: str) -> None:
+        """An item that names no event (``kind``: its type's name, never its content): counted
+        as an ``unknown_event``, not fed."""
+        if self._broken or self.closed:
+            return
+        try:
+            self.tracker.unknown(kind, time.time())
+        except Exception as exc:
+            self._fail("track", exc)
+
     def feed_snapshot(self, name: str, snapshot: JSONObject) -> None:
         """Feed a JSON object fetched without streaming (polling calls)."""
         self.feed_event(name, lambda: snapshot)

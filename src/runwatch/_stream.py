@@ -178,6 +178,12 @@ class StreamTracker:
             self.fed = True
             self.dispatch(name, t, payload, raw)
 
+    def unknown(self, detail: str, t: float) -> None:
+        """Something that names no event (an SDK item of a type nobody knows): an
+        ``unknown_event`` anomaly, ``detail`` saying what it was (never its content)."""
+        if not self.passive:
+            self._anomaly("unknown_event", t, detail)
+
     def body(self, obj: JSONObject, t: float, *, cancel: bool = False) -> None:
         """A whole run object answering a non-streaming call (a create, a poll, a cancel).
 

@@ -164,6 +164,24 @@ def test_watch_isinstance(obs: Obs) -> None:
         list(s)
 
 
+class _Nameless:
+    """An item of a type nobody knows (no ``type``, ``object`` or ``event``)."""
+
+
+def test_watch_counts_an_item_that_names_no_event(obs: Obs) -> None:
+    """watch() over any iterable hands every item back unchanged; one that names no event is not
+    fed, and counted as an ``unknown_event`` (its type's name in the log, never its content),
+    rather than dropped silently."""
+    client = make_client(Wire(case_replies("responses_completed")))
+    items = list(client.responses.create(model="m", input="hi", stream=True))
+    odd = [_Nameless(), {"no": "name"}]
+    seen = list(runwatch.watch(iter([items[0], *odd, *items[1:]]), obs.observer))
+    assert seen == [items[0], *odd, *items[1:]]
+    assert seen[1] is odd[0]
+    assert obs.value("runwatch_stream_anomalies_total", api="responses", kind="unknown_event") == 2
+    assert obs.outcomes() == [("responses", "completed", "none", 1.0)]
+
+
 @pytest.mark.anyio
 async def test_watch_isinstance_async(obs: Obs) -> None:
     """The async twin: AsyncStream and AsyncResponseStream."""

@@ -64,6 +64,8 @@ class Observation:
                 return  # a content delta after the first token: nothing to learn, nothing final
             described = describe(obj)
             if described is None:
+                if session is not None:
+                    session.unnamed(type(obj).__name__)
                 return
             name, load, final = described
             if final is not None:
