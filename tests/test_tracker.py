@@ -411,6 +411,19 @@ def test_an_event_without_the_object_it_carries_says_so(api: Any, name: str, key
     assert "malformed_json" in c.anomalies()
 
 
+def test_an_agent_item_naming_no_turn_outside_any_turn_says_so() -> None:
+    """An agent session's item event names its turn (``turn_id``); one that names none while no
+    turn is going on cannot be attributed to any run: a ``malformed_json`` anomaly, not silence."""
+    name = "agent.session.turn.item.added"
+    item = {"type": "function_call", "id": "fc_1"}
+    c = Collect()
+    stream = RunBook(c).stream("agents", 0.0)
+    stream.frame(frame(name, {"type": name, "item": item}), 0.0)
+    stream.close("stream_ended", 1.0)
+    assert c.anomalies() == ["malformed_json"]
+    assert not c.of(RunStarted)
+
+
 def test_truncated_frame_is_an_anomaly_and_the_run_aborts() -> None:
     """A stream cut mid-frame records truncated_frame and ends the run aborted / stream_ended."""
     c = Collect()

@@ -415,6 +415,8 @@ class StreamTracker:
         if proto.run_key is not None:
             key = get_str(payload, proto.run_key) or (get_str(snap, "id") if snap is not None else None)
             if key is None:
+                if self.current is None:  # no turn named, none going on: nothing to attribute it to
+                    self._anomaly("malformed_json", t, f"an event without its {proto.run_key}")
                 return self.current
             rt = self.runs.get(key)
             if rt is not None and rt.terminal:
