@@ -504,23 +504,32 @@ def _per_run_instructions_child(api: str, events: int, runs: int) -> None:
         cg.measure(v.name, lambda v=v: harness.runs_of(v, api, runs))
 
 
-def per_run_instructions(sizes: tuple[int, ...], apis: tuple[str, ...]) -> dict[str, Any]:
+def per_run_instructions(
+    sizes: tuple[int, ...], apis: tuple[str, ...], cache: bool = False
+) -> dict[str, Any]:
+    """Each per-run row's variants counted under callgrind: instructions per run, and with
+    ``cache`` the simulated last-level misses per run (``harness.CACHES``)."""
     out: dict[str, Any] = {}
     for api in apis:
         for events in sizes:
             runs = max(1, 200 // events)
             counts = harness.run_counted(
-                [sys.executable, __file__, "--_cg", api, str(events), str(runs)], timeout=7200
+                [sys.executable, __file__, "--_cg", api, str(events), str(runs)], timeout=7200, cache=cache
             )
             if isinstance(counts, str):
                 out[f"{api} {events}"] = {"error": counts}
                 continue
-            bare = counts.get("bare", 0) / runs
+            base = counts.get("bare", {})
+            bare = base.get("Ir", 0) / runs
             row: dict[str, Any] = {"bare_per_run": bare, "runs": runs}
+            if cache:
+                row["bare_ll_per_run"] = base.get("LL", 0) / runs
             for name in PerRunCase.NAMES[1:]:
                 if name in counts:
-                    mine = counts[name] / runs
+                    mine = counts[name]["Ir"] / runs
                     row[name] = {"added_per_run": mine - bare, "ratio": mine / bare if bare else 0.0}
+                    if cache:
+                        row[name]["ll_added_per_run"] = (counts[name]["LL"] - base.get("LL", 0)) / runs
             out[f"{api} {events}"] = row
     return out
 
@@ -1088,18 +1097,23 @@ def print_per_run(out: dict[str, Any], rounds_n: int, rows: list[tuple[str, str,
 
 def print_per_run_instructions(out: dict[str, Any]) -> None:
     print("1c'. The same rows counted in instructions (valgrind --tool=callgrind, PYTHONHASHSEED=0, every")
-    print("    thread): deterministic, blind to cache misses (runwatch's share of CPU time is larger than")
-    print("    its share of instructions: its code runs briefly between long stretches of the SDK's)")
+    print("    thread): deterministic; blind to cache misses unless --cache-sim (runwatch's share of CPU")
+    print("    time is larger than its share of instructions: its code runs briefly between long stretches")
+    print("    of the SDK's, which push it out of the caches)")
     for key, row in out.items():
         if "error" in row:
             print(f"    {key:20} CANNOT COUNT: {row['error']}")
             continue
         parts = [
             f"{name}: {r['added_per_run'] / 1e3:+,.0f}k ({r['ratio']:.4f})"
+            + (f", {r['ll_added_per_run']:+,.0f} LL misses" if "ll_added_per_run" in r else "")
             for name, r in row.items()
             if isinstance(r, dict)
         ]
-        print(f"    {key:20} bare {row['bare_per_run'] / 1e6:,.1f}M/run; " + "; ".join(parts))
+        ll = f", {row['bare_ll_per_run']:,.0f} LL misses" if "bare_ll_per_run" in row else ""
+        print(f"    {key:20} bare {row['bare_per_run'] / 1e6:,.1f}M/run{ll}; " + "; ".join(parts))
+    if any("bare_ll_per_run" in row for row in out.values()):
+        print("    (LL misses: simulated last level, 1 MiB like this machine's L2; bare again is the noise)")
     print()
 
 
@@ -1117,6 +1131,11 @@ def main() -> None:
         "--instructions",
         action="store_true",
         help="also count the per-run rows' instructions under valgrind (deterministic, ~15 min more)",
+    )
+    ap.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="with --instructions: also simulate the caches and count last-level misses per run (~4x slower)",
     )
     ap.add_argument("--rounds", type=int, help="rounds of the per-run rows and peers (default 21, quick 7)")
     ap.add_argument("--_mem", nargs=2, help=argparse.SUPPRESS)
@@ -1151,7 +1170,8 @@ def main() -> None:
         report["per_run"] = pr_rows
         print_per_run(pr_rows, rounds_n, rows)
         if args.instructions:
-            ins = per_run_instructions(PER_RUN_SIZES, ("responses", "chat", "assistants"))
+            apis = ("responses", "chat", "assistants")
+            ins = per_run_instructions(PER_RUN_SIZES, apis, cache=args.cache_sim)
             report["per_run_instructions"] = ins
             print_per_run_instructions(ins)
     if want("snapshot"):

@@ -10,7 +10,7 @@ stream is frames nobody needs to build. A :class:`Skipper` sits between the wire
 2. the decoder is told to drop whole regions of nothing but deltas (:class:`runwatch._sse.Drop`);
 3. what the decoder returns is filtered by name (or chat text) before a Frame is built.
 
-The contract, proved by tests (``tests/test_skip.py``) on every transcript and chunking: the
+The contract, proved by tests (``tests/test_tracker.py``) on every transcript and chunking: the
 tracker ends up knowing exactly what it knows when fed every frame by :meth:`StreamTracker.frame`
 (which skips the same deltas the slow way), including how many deltas were left out between the
 frames it read (:attr:`StreamTracker.skipped`: Responses sequence numbers are checked against
