@@ -51,6 +51,7 @@ class StreamTracker:
         "closed",
         "current",
         "deltas",
+        "deltas_numbered",
         "done_seen",
         "expect_run",
         "fed",
@@ -113,8 +114,10 @@ class StreamTracker:
         # Deltas left out unread since the last event read (by :meth:`frame`, by the byte-level
         # fast path in :mod:`runwatch._skip`, or by an adapter asking :meth:`skip`): the sequence
         # numbers they took. Only named (Responses) deltas are numbered; the byte path's chat-only
-        # shortcuts do not count.
+        # shortcuts do not count. A stream whose deltas read carry no number (a server that numbers
+        # only lifecycle events) skipped none that took one.
         self.skipped = 0
+        self.deltas_numbered = True
         self.session: JSONObject | None = None  # agent session facts shared by its turns
 
     # -- input ------------------------------------------------------------------------------
@@ -617,9 +620,12 @@ class StreamTracker:
             seq = get_int(payload, "sequence_number") if payload is not None else None
             load = lambda: payload  # noqa: E731 - dumped once
         if seq is None:
-            return load  # unnumbered (a server of its own): the deltas skipped still count
+            # Unnumbered (a server of its own): if a delta, the skipped ones took no number either.
+            if self.proto is not None and self.proto.events.get(name) == "token":
+                self.deltas_numbered = False
+            return load
         last = self.seq
-        skipped = self.skipped
+        skipped = self.skipped if self.deltas_numbered else 0
         self.skipped = 0
         if last is None or seq == last + 1 + skipped:
             self.seq = seq
