@@ -31,19 +31,11 @@ import run as bench
 import runwatch
 
 
-def observer(sinks: str) -> runwatch.Observer:
-    from prometheus_client import CollectorRegistry
-
+def observer(case: bench.PerRunCase, sinks: str) -> runwatch.Observer:
+    """The per-run rows' observers (``benchmarks/run.py``), and one with no sinks at all."""
     if sinks == "none":
         return runwatch.Observer(raise_errors=False, metrics=False, traces=False, logs=False)
-    if sinks == "metrics":
-        return runwatch.Observer(registry=CollectorRegistry(), raise_errors=False, traces=False, logs=False)
-    return runwatch.Observer(
-        registry=CollectorRegistry(),
-        tracer_provider=bench.SPANS.provider,
-        logger=bench.json_logger(),
-        raise_errors=False,
-    )
+    return case._observer("metrics only" if sinks == "metrics" else "all sinks")
 
 
 def census(client: Any, api: str) -> collections.Counter[CodeType]:
@@ -77,10 +69,10 @@ def main() -> None:
     parser.add_argument("--functions", action="store_true", help="list every function, most called first")
     args = parser.parse_args()
 
-    bodies = bench.unique_bodies(args.api, args.events, 12)
-    bare = harness.client(bodies)
-    inst = harness.client(bodies)
-    runwatch.instrument(inst, observer(args.sinks))
+    case = bench.PerRunCase(args.api, args.events, 12)
+    bare = harness.client(case.bodies)
+    inst = harness.client(case.bodies)
+    runwatch.instrument(inst, observer(case, args.sinks))
     opener = harness.OPENERS[args.api]
     for _ in range(5):
         harness.consume(opener(bare))
