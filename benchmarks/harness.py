@@ -93,22 +93,27 @@ def consume(stream: Any) -> int:
 
 @dataclass
 class Variant:
-    """One way of making the runs. ``client`` is built once (outside any timing); ``flush`` runs
-    at the end of each batch, inside its timing; ``reset`` before each batch, outside it."""
+    """One way of making the runs. ``client`` is built once (outside any timing); ``after`` runs
+    after each run and ``flush`` at the end of each batch, both inside its timing; ``reset``
+    before each batch, outside it."""
 
     name: str
     client: Any
     flush: Callable[[], Any] | None = None
     reset: Callable[[], Any] | None = None
+    after: Callable[[], Any] | None = None
     events: list[int] = field(default_factory=list)
 
 
 def runs_of(v: Variant, api: str, runs: int) -> None:
     """``runs`` whole runs of ``v``, then its flush (what a batch times)."""
     open_stream = OPENERS[api]
+    after = v.after
     n = 0
     for _ in range(runs):
         n = consume(open_stream(v.client))
+        if after is not None:
+            after()
     if v.flush is not None:
         v.flush()
     v.events.append(n)

@@ -1,6 +1,7 @@
 """One peer instrumentation, timed per run the way benchmarks/run.py times runwatch. Run by run.py.
 
     /tmp/peer-openinference/bin/python benchmarks/peers.py <peer> <responses|chat> <body.sse> <rounds> <runs>
+    (under harness.run_counted:) ... benchmarks/peers.py --counted <peer> <responses|chat> <body.sse> <runs>
 
 It runs inside the peer's own venv (openai + opentelemetry-sdk + the peer, nothing of runwatch's)
 and uses only :mod:`harness` (same folder): the same streams, the same batches of whole runs, CPU
@@ -227,11 +228,8 @@ def _langfuse() -> Switch:
     return sw
 
 
-def main() -> None:
-    peer, api, path, count, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-    with open(path, "rb") as f:
-        body = f.read()
-    sw = switch(peer)
+def variants(sw: Switch, body: bytes) -> list[harness.Variant]:
+    """The bare SDK, the bare SDK again (the noise) and the peer switched on, each its own client."""
 
     def variant(name: str, instrumented: bool) -> harness.Variant:
         c = harness.client([body])
@@ -240,13 +238,41 @@ def main() -> None:
             return harness.Variant(name, c, flush=sw.flush, reset=lambda: (sw.clear(), sw.on()))
         return harness.Variant(name, c, reset=sw.off)
 
-    variants = [variant("bare", False), variant("bare again", False), variant("instrumented", True)]
-    times = harness.rounds(variants, api, runs, count)
+    return [variant("bare", False), variant("bare again", False), variant("instrumented", True)]
+
+
+def counted(peer: str, api: str, body: bytes, runs: int) -> None:
+    """Under callgrind (``harness.run_counted``): each variant's instructions for ``runs`` runs,
+    after a warm-up run each, as run.py counts runwatch's per-run rows."""
+    cg = harness.Callgrind.from_env()
+    if cg is None:
+        raise SystemExit("not under harness.run_counted")
+    vs = variants(switch(peer), body)
+    for v in vs:
+        harness.batch(v, api, 1)
+    for v in vs:
+        if v.reset is not None:
+            v.reset()
+        cg.measure(v.name, lambda v=v: harness.runs_of(v, api, runs))
+
+
+def main() -> None:
+    if sys.argv[1] == "--counted":
+        peer, api, path, runs = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+        with open(path, "rb") as f:
+            counted(peer, api, f.read(), runs)
+        return
+    peer, api, path, count, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    with open(path, "rb") as f:
+        body = f.read()
+    sw = switch(peer)
+    variants_ = variants(sw, body)
+    times = harness.rounds(variants_, api, runs, count)
     sw.off()
     sw.on()
     sw.flush()
     sw.clear()
-    harness.runs_of(variants[2], api, 1)  # flushes at its end
+    harness.runs_of(variants_[2], api, 1)  # flushes at its end
     spans = sw.spans()
     sw.off()
     print(
@@ -254,7 +280,7 @@ def main() -> None:
             {
                 "peer_version": version(peer),
                 "openai": openai.__version__,
-                "events": variants[0].events[-1],
+                "events": variants_[0].events[-1],
                 "runs_per_batch": runs,
                 "instrumented": harness.compare(times["bare"], times["instrumented"]),
                 "noise": harness.compare(times["bare"], times["bare again"]),

@@ -5,6 +5,8 @@ throughput, memory, concurrency, peers.
     ./dev bench --quick    # short run (2,000-event streams, 3 repetitions)
     ./dev bench --json     # also print every measurement as JSON at the end
     ./dev bench --only perrun --instructions   # per-run rows, also in instructions (valgrind)
+    ./dev bench --only perrun --instructions --cache-sim   # ... and simulated last-level misses
+    ./dev bench --only peers --instructions --cache-sim    # the peers counted the same way too
 
 Spans go through a BatchSpanProcessor, as in production, flushed inside each timed repetition.
 
@@ -410,14 +412,168 @@ def unique_bodies(api: str, events: int, count: int) -> list[bytes]:
     return [assistants_run(deltas=events, run_id=f"run_b{i:06d}") for i in range(count)]
 
 
+def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of ``registry`` but the ``_created`` timestamps, by name and labels."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for m in registry.collect()
+        for s in m.samples
+        if not s.name.endswith("_created")
+    }
+
+
+def samples_changed(
+    before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    after: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The samples that moved from ``before`` to ``after``, and by how much."""
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
+
+
+class ContractFloor:
+    """What the telemetry libraries alone cost for one run's records, with none of runwatch's code:
+    the spans, log lines and Prometheus updates runwatch makes for one run of a stream are recorded
+    once (after a warm-up run), then :meth:`replay` makes the same calls with the same arguments
+    straight on the OpenTelemetry SDK (this process's provider: the batch processor the all-sinks
+    rows use), structlog (the same JSON logger) and prometheus-client (the same label children).
+
+    Replayed all at once after the stream's last event (one stretch of cold code, not one per
+    lifecycle event), without runwatch's per-run ``bind`` or its debug calls: a lower bound. Any
+    implementation that makes DESIGN.md's records for a run (three spans on a Responses run: the
+    run, ``in_progress``, its output item) pays at least this, whatever it does to read the
+    stream. ``metrics`` alone: the Prometheus updates of a metrics-only observer."""
+
+    def __init__(self, api: str, events: int, metrics_only: bool) -> None:
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.trace import StatusCode
+        from prometheus_client.metrics import Counter, Gauge, Histogram
+
+        self._trace = trace
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        logs: list[tuple[str, dict[str, Any]]] = []
+
+        def capture(logger: Any, method: str, event_dict: Any) -> Any:
+            logs.append((method, dict(event_dict)))
+            raise structlog.DropEvent
+
+        logger = structlog.wrap_logger(
+            structlog.PrintLogger(_DEVNULL),
+            processors=[capture],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        )
+        registry = CollectorRegistry()  # not the row's: its replays are not runs to check
+        if metrics_only:
+            observer = runwatch.Observer(registry=registry, traces=False, logs=False, raise_errors=False)
+        else:
+            observer = runwatch.Observer(
+                registry=registry, tracer_provider=provider, logger=logger, raise_errors=False
+            )
+        client = runwatch.instrument(harness.client(unique_bodies(api, events, 2)), observer)
+        harness.consume(harness.OPENERS[api](client))  # warm-up: label children bound
+        exporter.clear()
+        logs.clear()
+        calls: list[tuple[Any, str, tuple[Any, ...], dict[str, Any]]] = []
+        patched = [
+            (cls, name, getattr(cls, name))
+            for cls, name in (
+                (Counter, "inc"),
+                (Gauge, "inc"),
+                (Gauge, "dec"),
+                (Gauge, "set"),
+                (Histogram, "observe"),
+            )
+        ]
+
+        def recorder(name: str, orig: Callable[..., Any]) -> Callable[..., Any]:
+            def record(child: Any, *args: Any, **kwargs: Any) -> Any:
+                calls.append((child, name, args, kwargs))
+                return orig(child, *args, **kwargs)
+
+            return record
+
+        for cls, name, orig in patched:
+            setattr(cls, name, recorder(name, orig))
+        before = samples(registry)
+        try:
+            harness.consume(harness.OPENERS[api](client))
+        finally:
+            for cls, name, orig in patched:
+                setattr(cls, name, orig)
+        self.registry = registry
+        #: What the recorded run changed in the registry (a replay must change the same).
+        self.recorded_metrics = samples_changed(before, samples(registry))
+        self.metric_calls = [(getattr(child, name), args, kwargs) for child, name, args, kwargs in calls]
+        self.logger = json_logger()
+        self.log_calls = [(m, f.pop("event"), f) for m, f in logs]
+        spans = sorted(exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
+        self.recorded_spans = spans
+        index = {s.context.span_id: i for i, s in enumerate(spans)}
+        end = max(s.end_time or 0 for s in spans) if spans else 0
+        self.spans: list[tuple[int | None, str, Any, dict[str, Any], Any, int, int, list[Any]]] = []
+        for s in spans:
+            parent = index.get(s.parent.span_id) if s.parent is not None else None
+            assert parent is None or parent < len(self.spans), "a parent starts before its children"
+            status = s.status if s.status.status_code is not StatusCode.UNSET else None
+            events_ = [(e.name, dict(e.attributes or {}), end - e.timestamp) for e in s.events]
+            self.spans.append(
+                (
+                    parent,
+                    s.name,
+                    s.kind,
+                    dict(s.attributes or {}),
+                    status,
+                    end - (s.start_time or 0),
+                    end - (s.end_time or 0),
+                    events_,
+                )
+            )
+        self.tracer = SPANS.provider.get_tracer("runwatch.floor")
+
+    def replay(self) -> None:
+        """One run's records, made again straight on the libraries (see the class)."""
+        if self.spans:
+            now = time.time_ns()
+            tracer, set_in = self.tracer, self._trace.set_span_in_context
+            made: list[Any] = []
+            for parent, name, kind, attrs, _status, start, _end, _events in self.spans:
+                ctx = set_in(made[parent]) if parent is not None else None
+                made.append(tracer.start_span(name, ctx, kind, attrs, start_time=now - start))
+            for span, (_p, _n, _k, _a, status, _s, end, events_) in zip(
+                reversed(made), reversed(self.spans), strict=True
+            ):
+                for name, attrs, at in events_:
+                    span.add_event(name, attrs, timestamp=now - at)
+                if status is not None:
+                    span.set_status(status)
+                span.end(end_time=now - end)
+        for method, event, fields in self.log_calls:
+            getattr(self.logger, method)(event, **fields)
+        for fn, args, kwargs in self.metric_calls:
+            fn(*args, **kwargs)
+
+
 class PerRunCase:
     """The variants of one per-run row (each holds its own client and observer for the whole
     row): the bare SDK twice (the second says how far identical variants land apart), and
-    runwatch with all sinks, with metrics only, and as the default observer without an OTel SDK."""
+    runwatch with all sinks, with metrics only, and as the default observer without an OTel SDK;
+    and the contract's floor (:class:`ContractFloor`): the bare SDK plus what the telemetry
+    libraries alone cost for the records runwatch makes per run, all sinks' and metrics'."""
 
-    NAMES = ("bare", "bare again", "all sinks", "metrics only", "default, no OTel SDK")
+    NAMES = (
+        "bare",
+        "bare again",
+        "all sinks",
+        "metrics only",
+        "default, no OTel SDK",
+        "floor: all sinks",
+        "floor: metrics",
+    )
 
     def __init__(self, api: str, events: int, count: int) -> None:
+        self.api, self.events = api, events
         self.bodies = unique_bodies(api, events, count)
         self.registries: list[CollectorRegistry] = []
 
@@ -440,6 +596,13 @@ class PerRunCase:
             client = harness.client(self.bodies)
             if name.startswith("bare"):
                 out.append(harness.Variant(name, client))
+                continue
+            if name.startswith("floor"):
+                floor = ContractFloor(self.api, self.events, metrics_only=name == "floor: metrics")
+                if floor.spans:
+                    out.append(harness.Variant(name, client, SPANS.flush, SPANS.clear, floor.replay))
+                else:
+                    out.append(harness.Variant(name, client, after=floor.replay))
                 continue
             runwatch.instrument(client, self._observer(name))
             if name == "all sinks":
@@ -519,19 +682,27 @@ def per_run_instructions(
             if isinstance(counts, str):
                 out[f"{api} {events}"] = {"error": counts}
                 continue
-            base = counts.get("bare", {})
-            bare = base.get("Ir", 0) / runs
-            row: dict[str, Any] = {"bare_per_run": bare, "runs": runs}
-            if cache:
-                row["bare_ll_per_run"] = base.get("LL", 0) / runs
-            for name in PerRunCase.NAMES[1:]:
-                if name in counts:
-                    mine = counts[name]["Ir"] / runs
-                    row[name] = {"added_per_run": mine - bare, "ratio": mine / bare if bare else 0.0}
-                    if cache:
-                        row[name]["ll_added_per_run"] = (counts[name]["LL"] - base.get("LL", 0)) / runs
-            out[f"{api} {events}"] = row
+            out[f"{api} {events}"] = counted_row(counts, runs, PerRunCase.NAMES[1:], cache)
     return out
+
+
+def counted_row(
+    counts: dict[str, dict[str, int]], runs: int, names: tuple[str, ...], cache: bool
+) -> dict[str, Any]:
+    """Per run, each of ``names`` against the variant counted as "bare": instructions added (and
+    the ratio), and with ``cache`` the simulated last-level misses added."""
+    base = counts.get("bare", {})
+    bare = base.get("Ir", 0) / runs
+    row: dict[str, Any] = {"bare_per_run": bare, "runs": runs}
+    if cache:
+        row["bare_ll_per_run"] = base.get("LL", 0) / runs
+    for name in names:
+        if name in counts:
+            mine = counts[name]["Ir"] / runs
+            row[name] = {"added_per_run": mine - bare, "ratio": mine / bare if bare else 0.0}
+            if cache:
+                row[name]["ll_added_per_run"] = (counts[name]["LL"] - base.get("LL", 0)) / runs
+    return row
 
 
 # -- 1d. reading a terminal snapshot --------------------------------------------------------------
@@ -928,9 +1099,8 @@ def setup_peers() -> None:
 PEER_SIZES = (100, 1_000, 10_000)
 
 
-def peers(rounds_n: int, sizes: tuple[int, ...] = PEER_SIZES) -> dict[str, Any]:
-    """Each peer's per-run rows (benchmarks/peers.py in the peer's venv), Responses and Chat."""
-    out: dict[str, Any] = {}
+def peer_bodies(sizes: tuple[int, ...]) -> dict[tuple[str, int], Path]:
+    """One stream per API and size, in a file for the peers' processes."""
     tmp = Path("/tmp/runwatch-bench-bodies")
     tmp.mkdir(exist_ok=True)
     files = {}
@@ -938,6 +1108,91 @@ def peers(rounds_n: int, sizes: tuple[int, ...] = PEER_SIZES) -> dict[str, Any]:
         for events in sizes:
             files[api, events] = tmp / f"{api}-{events}.sse"
             files[api, events].write_bytes(unique_bodies(api, events, 1)[0])
+    return files
+
+
+def peers_counted(sizes: tuple[int, ...], cache: bool) -> dict[str, Any]:
+    """Each peer's per-run rows counted under callgrind (``peers.py --counted`` in the peer's
+    venv), as :func:`per_run_instructions` counts runwatch's: deterministic, so comparable across
+    processes where CPU time on a noisy machine is not."""
+    out: dict[str, Any] = {}
+    files = peer_bodies(sizes)
+    for peer, venv in PEERS.items():
+        py = Path(venv) / "bin" / "python"
+        if not py.exists():
+            out[peer] = {"error": f"no venv at {venv} (run with --setup-peers)"}
+            continue
+        for api in ("responses", "chat"):
+            for events in sizes:
+                runs = max(1, 200 // events)
+                cmd = [str(py), str(ROOT / "benchmarks" / "peers.py"), "--counted", peer.split()[0], api]
+                counts = harness.run_counted([*cmd, str(files[api, events]), str(runs)], 7200, cache=cache)
+                if isinstance(counts, str):
+                    out[f"{peer} / {api} {events}"] = {"error": counts}
+                    break  # the other sizes would fail the same way
+                out[f"{peer} / {api} {events}"] = counted_row(
+                    counts, runs, ("bare again", "instrumented"), cache
+                )
+    return out
+
+
+def print_peers_counted(
+    pc: dict[str, Any], ours: dict[str, Any], rows: list[tuple[str, str, str, str]]
+) -> None:
+    print("5'. Peers counted (valgrind --tool=callgrind, as 1c'): instructions added per run and, with")
+    print("    --cache-sim, simulated last-level misses added per run; 'noise' = bare again")
+
+    def cell(r: dict[str, Any]) -> str:
+        ll = f", {r['ll_added_per_run']:>+9,.0f} LL misses" if "ll_added_per_run" in r else ""
+        return f"{r['added_per_run'] / 1e6:>+7.2f}M ({r['ratio']:.4f}){ll}"
+
+    for key, mine in ours.items():
+        if "error" in mine or "all sinks" not in mine:
+            continue
+        print(
+            f"    {key:16} {'runwatch (all sinks)':44} {cell(mine['all sinks'])}  "
+            f"noise {cell(mine['bare again'])}"
+        )
+        fewer = fewer_ll = True
+        measured = 0
+        for name, r in pc.items():
+            if not name.endswith(f" / {key}"):
+                continue
+            if "error" in r:
+                print(f"    {'':16} {name.split(' / ')[0]:44} CANNOT COUNT: {r['error']}")
+                continue
+            measured += 1
+            print(
+                f"    {'':16} {name.split(' / ')[0]:44} {cell(r['instrumented'])}  "
+                f"noise {cell(r['bare again'])}"
+            )
+            fewer = fewer and mine["all sinks"]["added_per_run"] < r["instrumented"]["added_per_run"]
+            if "ll_added_per_run" in r["instrumented"]:
+                fewer_ll = (
+                    fewer_ll and mine["all sinks"]["ll_added_per_run"] < r["instrumented"]["ll_added_per_run"]
+                )
+        if measured:
+            rows.append(
+                (
+                    f"ahead of every peer, counted: {key} events",
+                    "runwatch adds the least",
+                    f"instructions {'fewest' if fewer else 'not fewest'}"
+                    + (
+                        ""
+                        if "ll_added_per_run" not in mine["all sinks"]
+                        else f", LL misses {'fewest' if fewer_ll else 'not fewest'}"
+                    )
+                    + f" of {measured} peers",
+                    verdict(fewer and fewer_ll),
+                )
+            )
+    print()
+
+
+def peers(rounds_n: int, sizes: tuple[int, ...] = PEER_SIZES) -> dict[str, Any]:
+    """Each peer's per-run rows (benchmarks/peers.py in the peer's venv), Responses and Chat."""
+    out: dict[str, Any] = {}
+    files = peer_bodies(sizes)
     for peer, venv in PEERS.items():
         py = Path(venv) / "bin" / "python"
         if not py.exists():
@@ -1034,7 +1289,10 @@ def print_per_run(out: dict[str, Any], rounds_n: int, rows: list[tuple[str, str,
     print("    time of the process (span export included); each variant paired with the bare SDK round by")
     print(f"    round ({rounds_n} rounds, variants rotated); 'added' = median of the per-round differences,")
     print("    'ratio' = median of the per-round ratios [quartiles]. The 'bare again' line is a second bare")
-    print("    SDK measured the same way: the noise of that row's other lines.")
+    print("    SDK measured the same way: the noise of that row's other lines. The 'floor' lines are the")
+    print("    bare SDK plus the same spans, log line and metric updates runwatch makes per run, made")
+    print("    straight on the libraries with none of runwatch's code (benchmarks/run.py ContractFloor):")
+    print("    what the records alone cost, a lower bound for any implementation of them.")
     print(
         f"    {'stream':20} {'events':>6} {'runs/batch':>10} {'bare ms':>8}  {'variant':22} {'added ms':>9} "
         f"{'ratio':>6} {'[q1, q3]':>15}"
@@ -1092,6 +1350,19 @@ def print_per_run(out: dict[str, Any], rounds_n: int, rows: list[tuple[str, str,
                     verdict(r["added_ms"] <= TARGET_RUN_METRICS_MS),
                 )
             )
+        if api in ("responses", "chat") and typical:
+            # Not targets: how much of each target the records alone take (ContractFloor).
+            floors = (("floor: all sinks", TARGET_RUN_MS), ("floor: metrics", TARGET_RUN_METRICS_MS))
+            for name, target in floors:
+                r = row[name]
+                rows.append(
+                    (
+                        f"per run {key} events, {name} (the records alone, no runwatch code)",
+                        f"(of {target} ms)",
+                        f"{r['added_ms']:+.3f} ms",
+                        f"{r['added_ms'] / target:.0%} of it",
+                    )
+                )
     print()
 
 
@@ -1130,7 +1401,8 @@ def main() -> None:
     ap.add_argument(
         "--instructions",
         action="store_true",
-        help="also count the per-run rows' instructions under valgrind (deterministic, ~15 min more)",
+        help="also count the per-run rows' (and with peers the peers') instructions under valgrind "
+        "(deterministic, ~15 min more)",
     )
     ap.add_argument(
         "--cache-sim",
@@ -1141,6 +1413,8 @@ def main() -> None:
     ap.add_argument("--_mem", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--_cg", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.cache_sim and not args.instructions:
+        ap.error("--cache-sim simulates the caches while counting instructions: add --instructions")
     if args.setup_peers:
         setup_peers()
     if args._mem:
@@ -1363,6 +1637,14 @@ def main() -> None:
         ours.update(extra)
         report["per_run_for_peers"] = ours
         print_peers(pr, ours, rows)
+        if args.instructions:
+            sizes = PEER_SIZES[:2]  # 10,000-event runs take too long under callgrind
+            counted_ours = report.get("per_run_instructions") or per_run_instructions(
+                sizes, ("responses", "chat"), cache=args.cache_sim
+            )
+            pc = peers_counted(sizes, args.cache_sim)
+            report["peers_counted"] = pc
+            print_peers_counted(pc, counted_ours, rows)
     print("Targets")
     for name, target, got, ok in rows:
         print(f"   {ok:4}  {name:52} target {target:30} measured {got}")
