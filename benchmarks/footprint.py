@@ -2,7 +2,7 @@
 that the bare SDK's run does not, and the size of their bytecode, by module.
 
     .venv/bin/python benchmarks/footprint.py [--api responses|chat|assistants] [--events 100]
-                                             [--sinks none|metrics|all] [--functions]
+                                             [--sinks none|metrics|default|all] [--functions]
 
 Diagnostic, deterministic (the same code and streams give the same census), no clock. Why it
 matters: between two stretches of the SDK's own work, each function runwatch runs has to be
@@ -35,7 +35,8 @@ def observer(case: bench.PerRunCase, sinks: str) -> runwatch.Observer:
     """The per-run rows' observers (``benchmarks/run.py``), and one with no sinks at all."""
     if sinks == "none":
         return runwatch.Observer(raise_errors=False, metrics=False, traces=False, logs=False)
-    return case._observer("metrics only" if sinks == "metrics" else "all sinks")
+    names = {"metrics": "metrics only", "all": "all sinks", "default": "default, no OTel SDK"}
+    return case._observer(names[sinks])
 
 
 def census(client: Any, api: str) -> collections.Counter[CodeType]:
@@ -65,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--api", choices=sorted(harness.OPENERS), default="responses")
     parser.add_argument("--events", type=int, default=100)
-    parser.add_argument("--sinks", choices=("none", "metrics", "all"), default="none")
+    parser.add_argument("--sinks", choices=("none", "metrics", "default", "all"), default="none")
     parser.add_argument("--functions", action="store_true", help="list every function, most called first")
     args = parser.parse_args()
 

@@ -652,6 +652,73 @@ def per_run(sizes: tuple[int, ...], count: int, apis: tuple[str, ...]) -> dict[s
     return out
 
 
+def floor_replays(n: int = 400) -> dict[str, Any]:
+    """The contract floor's replay alone (:class:`ContractFloor`, 100-event runs), timed with wall
+    clock around each replay: hot (right after another) and cold (right after a 32 MiB copy that
+    pushes every cache level out, as the SDK's own work between two stretches of an observer's
+    partly does). Median and quartiles in µs; the span export (the batch processor's thread) is
+    not in it. In place a run's records cost between the two."""
+    junk = bytearray(32 << 20)
+    out: dict[str, Any] = {}
+    for api in ("responses", "chat", "assistants"):
+        for name, metrics_only in (("floor: all sinks", False), ("floor: metrics", True)):
+            floor = ContractFloor(api, 100, metrics_only=metrics_only)
+            hot: list[int] = []
+            cold: list[int] = []
+            gc.collect()
+            gc.disable()
+            try:
+                for i in range(n):
+                    copy = bytes(junk)
+                    t = time.perf_counter_ns()
+                    floor.replay()
+                    cold.append(time.perf_counter_ns() - t)
+                    t = time.perf_counter_ns()
+                    floor.replay()
+                    hot.append(time.perf_counter_ns() - t)
+                    del copy
+                    if i % 50 == 49:
+                        SPANS.flush()
+                        SPANS.clear()
+            finally:
+                gc.enable()
+            SPANS.flush()
+            SPANS.clear()
+            out[f"{api} 100 / {name}"] = {
+                "spans": len(floor.spans),
+                "metric_updates": len(floor.metric_calls),
+                "log_lines": len(floor.log_calls),
+                "hot_us": [q / 1e3 for q in statistics.quantiles(hot, n=4)],
+                "cold_us": [q / 1e3 for q in statistics.quantiles(cold, n=4)],
+            }
+    return out
+
+
+def print_floor_replays(out: dict[str, Any], rows: list[tuple[str, str, str, str]]) -> None:
+    print("1c''. The records alone (the floor's replay: no SDK, no runwatch code), µs per run, median")
+    print("     [quartiles] of 400: hot (right after another replay) and cold (after a 32 MiB copy);")
+    print("     the span export is not in it. In place, a run's records cost between the two.")
+    for key, r in out.items():
+        hot, cold = r["hot_us"], r["cold_us"]
+        what = f"{r['spans']} spans, {r['log_lines']} log line, {r['metric_updates']} metric updates"
+        print(
+            f"     {key:34} {what:46} hot {hot[1]:6.1f} [{hot[0]:.0f}, {hot[2]:.0f}]  "
+            f"cold {cold[1]:6.1f} [{cold[0]:.0f}, {cold[2]:.0f}]"
+        )
+        api = key.split()[0]
+        if api in ("responses", "chat"):
+            target = TARGET_RUN_MS if key.endswith("all sinks") else TARGET_RUN_METRICS_MS
+            rows.append(
+                (
+                    f"{key}: the records alone, no SDK, hot / cold",
+                    f"(of {target} ms)",
+                    f"{hot[1] / 1e3:.3f} / {cold[1] / 1e3:.3f} ms",
+                    f"{hot[1] / 1e3 / target:.0%} / {cold[1] / 1e3 / target:.0%} of it",
+                )
+            )
+    print()
+
+
 def _per_run_instructions_child(api: str, events: int, runs: int) -> None:
     """Under callgrind (see harness.run_counted): every variant's instructions for ``runs`` runs,
     after a warm-up run each."""
@@ -1443,6 +1510,9 @@ def main() -> None:
         pr_rows = per_run(PER_RUN_SIZES, rounds_n, ("responses", "chat", "assistants"))
         report["per_run"] = pr_rows
         print_per_run(pr_rows, rounds_n, rows)
+        floors = floor_replays()
+        report["floor_replays"] = floors
+        print_floor_replays(floors, rows)
         if args.instructions:
             apis = ("responses", "chat", "assistants")
             ins = per_run_instructions(PER_RUN_SIZES, apis, cache=args.cache_sim)

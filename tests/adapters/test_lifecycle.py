@@ -303,7 +303,7 @@ def test_a_run_ends_when_its_last_event_arrives_though_the_caller_stops_there(ap
     """A caller may stop reading at the event that ends its run and keep the stream open. The
     run is counted then, not when the stream is closed or collected, whatever the chunking.
     Responses and Assistants streams are read as they come (only chat deltas are held, see the
-    next test); this keeps any holding of them to the same promise."""
+    chat test below); this keeps any holding of them to the same promise."""
     body = responses_stream(deltas=400) if api == "responses" else assistants_run(deltas=400)
     o = new_obs()
     client = drivers.setup(make_client(Wire([Reply(body, sizes=(size,))])), "instrument", o.observer)
@@ -313,6 +313,41 @@ def test_a_run_ends_when_its_last_event_arrives_though_the_caller_stops_there(ap
         stream = client.beta.threads.runs.create("thread_1", assistant_id="asst_1", stream=True)
     _stop_at_the_end(api, stream)
     assert [(a, st, n) for a, st, _, n in o.outcomes()] == [(api, "completed", 1.0)]
+    stream.close()
+
+
+RESPONSES_ENDS = {
+    "completed": ("response.completed", ("completed", "none")),
+    "incomplete:max_output_tokens": ("response.incomplete", ("incomplete", "max_output_tokens")),
+    "failed:server_error": ("response.failed", ("failed", "server_error")),
+    "unknown:cancelled": ("response.cancelled", ("cancelled", "none")),
+}
+
+
+@pytest.mark.parametrize("event_lines", [True, False], ids=["event-lines", "data-only"])
+@pytest.mark.parametrize("size", [7, 2048])
+@pytest.mark.parametrize("outcome", list(RESPONSES_ENDS))
+def test_a_responses_run_ends_when_its_last_event_arrives_whatever_its_status(
+    outcome: str, size: int, event_lines: bool
+) -> None:
+    """Whatever status ends a Responses run, also with no ``event:`` lines and with its event cut
+    across chunks, a caller who stops at that event, the stream still open, has the run counted
+    with its reason. (Responses streams are read as they come; this holds any holding of them,
+    as chat's, to reading the held chunks at the run's end: a version that held them until a
+    terminal event failed it when its marks missed one.)"""
+    body = responses_stream(outcome, deltas=400)
+    if not event_lines:
+        body = b"\n".join(line for line in body.split(b"\n") if not line.startswith(b"event: "))
+    end, (status, reason) = RESPONSES_ENDS[outcome]
+    o = new_obs()
+    client = drivers.setup(make_client(Wire([Reply(body, sizes=(size,))])), "instrument", o.observer)
+    stream = client.responses.create(model="m", input="hi", stream=True)
+    for event in stream:
+        if event.type == end:
+            break
+    else:
+        raise AssertionError("the stream ended before its run did")
+    assert o.outcomes() == [("responses", status, reason, 1.0)]
     stream.close()
 
 
