@@ -1217,7 +1217,7 @@ def print_peers_counted(
         if "error" in mine or "all sinks" not in mine:
             continue
         print(
-            f"    {key:16} {'runwatch (all sinks)':44} {cell(mine['all sinks'])}  "
+            f"    {key:16} {'runwatch (all sinks)':52} {cell(mine['all sinks'])}  "
             f"noise {cell(mine['bare again'])}"
         )
         fewer = fewer_ll = True
@@ -1226,11 +1226,11 @@ def print_peers_counted(
             if not name.endswith(f" / {key}"):
                 continue
             if "error" in r:
-                print(f"    {'':16} {name.split(' / ')[0]:44} CANNOT COUNT: {r['error']}")
+                print(f"    {'':16} {name.split(' / ')[0]:52} CANNOT COUNT: {r['error']}")
                 continue
             measured += 1
             print(
-                f"    {'':16} {name.split(' / ')[0]:44} {cell(r['instrumented'])}  "
+                f"    {'':16} {name.split(' / ')[0]:52} {cell(r['instrumented'])}  "
                 f"noise {cell(r['bare again'])}"
             )
             fewer = fewer and mine["all sinks"]["added_per_run"] < r["instrumented"]["added_per_run"]
