@@ -234,6 +234,20 @@ class Callgrind:
             gc.enable()
 
 
+def count_variants(variants: list[Variant], api: str, runs: int) -> None:
+    """Under :func:`run_counted`: each variant's instructions for ``runs`` runs (its ``reset``
+    first), after a warm-up run of each."""
+    cg = Callgrind.from_env()
+    if cg is None:
+        raise SystemExit("not under harness.run_counted")
+    for v in variants:
+        batch(v, api, 1)
+    for v in variants:
+        if v.reset is not None:
+            v.reset()
+        cg.measure(v.name, lambda v=v: runs_of(v, api, runs))
+
+
 _TRIGGER = "desc: Trigger: Client Request: "
 
 

@@ -243,17 +243,8 @@ def variants(sw: Switch, body: bytes) -> list[harness.Variant]:
 
 def counted(peer: str, api: str, body: bytes, runs: int) -> None:
     """Under callgrind (``harness.run_counted``): each variant's instructions for ``runs`` runs,
-    after a warm-up run each, as run.py counts runwatch's per-run rows."""
-    cg = harness.Callgrind.from_env()
-    if cg is None:
-        raise SystemExit("not under harness.run_counted")
-    vs = variants(switch(peer), body)
-    for v in vs:
-        harness.batch(v, api, 1)
-    for v in vs:
-        if v.reset is not None:
-            v.reset()
-        cg.measure(v.name, lambda v=v: harness.runs_of(v, api, runs))
+    as run.py counts runwatch's per-run rows."""
+    harness.count_variants(variants(switch(peer), body), api, runs)
 
 
 def main() -> None:

@@ -720,18 +720,8 @@ def print_floor_replays(out: dict[str, Any], rows: list[tuple[str, str, str, str
 
 
 def _per_run_instructions_child(api: str, events: int, runs: int) -> None:
-    """Under callgrind (see harness.run_counted): every variant's instructions for ``runs`` runs,
-    after a warm-up run each."""
-    cg = harness.Callgrind.from_env()
-    assert cg is not None
-    case = PerRunCase(api, events, 2 * (runs + 1))
-    variants = case.variants()
-    for v in variants:
-        harness.batch(v, api, 1)
-    for v in variants:
-        if v.reset is not None:
-            v.reset()
-        cg.measure(v.name, lambda v=v: harness.runs_of(v, api, runs))
+    """Under callgrind (see harness.run_counted): every variant's instructions for ``runs`` runs."""
+    harness.count_variants(PerRunCase(api, events, 2 * (runs + 1)).variants(), api, runs)
 
 
 def per_run_instructions(
@@ -1178,17 +1168,23 @@ def peer_bodies(sizes: tuple[int, ...]) -> dict[tuple[str, int], Path]:
     return files
 
 
+def peer_pythons(out: dict[str, Any]) -> Iterator[tuple[str, Path]]:
+    """Each peer and its venv's python; a peer without a venv gets why in ``out`` instead."""
+    for peer, venv in PEERS.items():
+        py = Path(venv) / "bin" / "python"
+        if py.exists():
+            yield peer, py
+        else:
+            out[peer] = {"error": f"no venv at {venv} (run with --setup-peers)"}
+
+
 def peers_counted(sizes: tuple[int, ...], cache: bool) -> dict[str, Any]:
     """Each peer's per-run rows counted under callgrind (``peers.py --counted`` in the peer's
     venv), as :func:`per_run_instructions` counts runwatch's: deterministic, so comparable across
     processes where CPU time on a noisy machine is not."""
     out: dict[str, Any] = {}
     files = peer_bodies(sizes)
-    for peer, venv in PEERS.items():
-        py = Path(venv) / "bin" / "python"
-        if not py.exists():
-            out[peer] = {"error": f"no venv at {venv} (run with --setup-peers)"}
-            continue
+    for peer, py in peer_pythons(out):
         for api in ("responses", "chat"):
             for events in sizes:
                 runs = max(1, 200 // events)
@@ -1260,11 +1256,7 @@ def peers(rounds_n: int, sizes: tuple[int, ...] = PEER_SIZES) -> dict[str, Any]:
     """Each peer's per-run rows (benchmarks/peers.py in the peer's venv), Responses and Chat."""
     out: dict[str, Any] = {}
     files = peer_bodies(sizes)
-    for peer, venv in PEERS.items():
-        py = Path(venv) / "bin" / "python"
-        if not py.exists():
-            out[peer] = {"error": f"no venv at {venv} (run with --setup-peers)"}
-            continue
+    for peer, py in peer_pythons(out):
         for api in ("responses", "chat"):
             for events in sizes:
                 cmd = [str(py), str(ROOT / "benchmarks" / "peers.py"), peer.split()[0], api]
